@@ -1,0 +1,1 @@
+"""Dialog scripts, the pure dialog engine and Japanese normalizers."""

@@ -1,0 +1,1 @@
+"""Madoguchi: the voice-reservation application (call sessions, speech, API, CLI)."""

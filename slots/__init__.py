@@ -1,0 +1,1 @@
+"""The atomic slot store: slots, holds, bookings; double-booking is impossible."""

@@ -1,0 +1,1 @@
+"""The connections to Asterisk: AudioSocket server, AMI client, Asterisk config."""
