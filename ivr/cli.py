@@ -14,6 +14,8 @@ import click
 from ivr.config import Settings
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "ivr.commands.models",
+    "ivr.commands.asr",
 )
 
 
