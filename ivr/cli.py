@@ -14,6 +14,7 @@ import click
 from ivr.config import Settings
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "ivr.commands.db",
     "ivr.commands.models",
     "ivr.commands.asr",
 )

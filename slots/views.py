@@ -1,0 +1,62 @@
+"""Frozen views the store returns: plain values, detached from any session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SlotView:
+    id: int
+    service: str
+    site: str
+    start: datetime
+    end: datetime
+    capacity: int
+    booked: int
+    held: int
+    available: int
+    opens_at: datetime | None
+    closed: bool
+
+
+@dataclass(frozen=True)
+class HoldView:
+    id: int
+    slot_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class BookingView:
+    code: str
+    status: str
+    service: str
+    site: str
+    slot_id: int
+    start: datetime
+    end: datetime
+    channel: str
+    created_at: datetime
+    person_masked: str
+    cancelled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    created: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """Call figures over a period: hours are aware UTC datetimes truncated to the hour."""
+
+    total: int
+    by_outcome: dict[str, int]
+    per_hour: dict[datetime, int]
+    dropout_by_step: dict[str, int]
+    transferred: int
+    avg_booking_seconds: float | None
