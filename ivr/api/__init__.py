@@ -1,0 +1,1 @@
+"""The HTTP API: `create_app(settings, ...)` builds it; one router per resource under `routes/`."""

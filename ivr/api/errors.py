@@ -1,0 +1,76 @@
+"""Store errors and database outages as HTTP answers.
+
+A store error keeps FastAPI's `{"detail": ...}` shape, with the machine-readable reason both in
+`detail` and at the top level: `{"detail": {"reason", "message", "alternatives"?}, "reason",
+"alternatives"?}`. A database that does not answer is a 503 with reason `db_unavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from ivr.api.schemas import SlotOut
+from slots.errors import (
+    IdentityMismatch,
+    InvalidBatch,
+    InvalidInput,
+    NotFound,
+    SlotFull,
+    StoreError,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    InvalidBatch: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    IdentityMismatch: status.HTTP_403_FORBIDDEN,
+}
+RETRY_AFTER_SECONDS = 5
+
+
+def store_error_body(error: StoreError, request: Request) -> dict:
+    detail: dict = {"reason": error.reason, "message": str(error)}
+    if isinstance(error, SlotFull):
+        zone = request.app.state.settings.tz
+        detail["alternatives"] = [SlotOut.of(v, zone).model_dump(mode="json") for v in error.alternatives]
+    opens_at = getattr(error, "opens_at", None)
+    if opens_at is not None:
+        detail["opens_at"] = opens_at.astimezone(request.app.state.settings.tz).isoformat()
+    return {"detail": detail, **{k: v for k, v in detail.items() if k != "message"}}
+
+
+async def on_store_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StoreError)
+    code = next((c for cls, c in STATUS.items() if isinstance(error, cls)), status.HTTP_409_CONFLICT)
+    return JSONResponse(store_error_body(error, request), status_code=code)
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database did not answer (connection refused or dropped, pool exhausted, locked)."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+async def on_db_error(request: Request, error: Exception) -> JSONResponse:
+    if not is_outage(error):
+        raise error
+    logger.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(error).__name__)
+    return JSONResponse(
+        {"detail": "the database is not available; try again shortly", "reason": "db_unavailable"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(StoreError, on_store_error)
+    app.add_exception_handler(DBAPIError, on_db_error)
+    app.add_exception_handler(PoolTimeout, on_db_error)
