@@ -1,0 +1,96 @@
+"""Store fixtures: the same tests run on SQLite and on PostgreSQL.
+
+PostgreSQL: each test session creates its own database (`madoguchi_store_<random hex>`) on the
+server at 127.0.0.1:5432, migrates it once, truncates it before every test and drops it at the end;
+the shared `test` database is only used to issue CREATE/DROP DATABASE. SQLite: a migrated template
+file is copied for every test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from slots import store
+from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
+from slots.models import Base
+from slotkit import EVER, NOW, spec
+
+POSTGRES_URL = os.environ.get("MADOGUCHI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_database(request) -> Iterator[str]:
+    admin = make_url(POSTGRES_URL)
+    name = f"madoguchi_store_{secrets.token_hex(4)}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database")
+    engine = make_engine(url, pool="null")
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "alembic_version")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def Session(engine):  # noqa: N802 - a factory, named as in SQLAlchemy's docs
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def tx(Session):
+    """Run one store call in its own committed transaction: tx(store.hold, slot_id, ...)."""
+    def run(fn, *args, **kw):
+        return run_in_transaction(Session, fn, *args, **kw)
+    return run
+
+
+@pytest.fixture
+def slots_of(tx):
+    """Release a batch (arguments of `slotkit.spec`) and return its slots in order."""
+    def make(**kw):
+        batch = spec(**kw)
+        tx(store.release_batch, batch, actor="staff", now=NOW)
+        found = tx(store.list_slots, batch.service, *EVER, site=batch.site, now=NOW)
+        return [s for s in found if s.capacity == batch.capacity]
+    return make
