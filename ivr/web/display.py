@@ -1,0 +1,143 @@
+"""Pure helpers that turn store and event data into what the pages show.
+
+No I/O here: masking by role, durations, the "needs help" rule, grids and chart series.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+
+LOW_CONFIDENCE = 0.6
+FAILURES_FOR_HELP = 2
+
+OUTCOME_LABELS = {
+    "booked": "予約完了",
+    "cancelled": "取消",
+    "rescheduled": "変更",
+    "transferred": "オペレーター転送",
+    "abandoned": "途中終了",
+    "failed": "エラー",
+    "completed": "完了",
+}
+WEEKDAYS = "月火水木金土日"
+
+
+def mask_code(code: str) -> str:
+    """Operators see only the last three digits of a booking code."""
+    return "*" * max(len(code) - 3, 0) + code[-3:]
+
+
+def mask_person(masked: str | None) -> str:
+    """Operators see no part of the ticket number at all."""
+    return "（非表示）" if masked else ""
+
+
+def needs_help(confidence: float | None, failures: int) -> bool:
+    return failures >= FAILURES_FOR_HELP or (confidence is not None and confidence < LOW_CONFIDENCE)
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    total = max(int(round(seconds)), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_day(day: date) -> str:
+    return f"{day.month}/{day.day}（{WEEKDAYS[day.weekday()]}）"
+
+
+def format_local(moment: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return moment.astimezone(tz).strftime(fmt) if moment else ""
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "—"
+
+
+@dataclass(frozen=True)
+class GridCell:
+    slot_id: int
+    time: str
+    capacity: int
+    booked: int
+    held: int
+    available: int
+    closed: bool
+
+    @property
+    def level(self) -> str:
+        if self.closed:
+            return "closed"
+        if self.available <= 0:
+            return "full"
+        return "few" if self.available * 4 <= self.capacity else "open"
+
+
+@dataclass(frozen=True)
+class Grid:
+    site: str
+    days: tuple[date, ...]
+    times: tuple[str, ...]
+    cells: dict[tuple[str, date], GridCell]
+
+    def cell(self, time: str, day: date) -> GridCell | None:
+        return self.cells.get((time, day))
+
+
+def build_grids(slots: Iterable, tz: tzinfo) -> list[Grid]:
+    """Slot views -> one grid per site: rows are start times, columns are days."""
+    by_site: dict[str, dict[tuple[str, date], GridCell]] = defaultdict(dict)
+    for slot in slots:
+        start = slot.start.astimezone(tz)
+        time = start.strftime("%H:%M")
+        by_site[slot.site][(time, start.date())] = GridCell(
+            slot.id, time, slot.capacity, slot.booked, slot.held, slot.available, bool(slot.closed)
+        )
+    grids = []
+    for site in sorted(by_site):
+        cells = by_site[site]
+        days = tuple(sorted({d for _, d in cells}))
+        times = tuple(sorted({t for t, _ in cells}))
+        grids.append(Grid(site, days, times, cells))
+    return grids
+
+
+def per_hour(moments: Iterable[datetime], tz: tzinfo) -> list[int]:
+    counts = [0] * 24
+    for moment in moments:
+        counts[moment.astimezone(tz).hour] += 1
+    return counts
+
+
+def drop_out_by_step(records: Iterable[tuple[str, str]]) -> tuple[list[str], list[int]]:
+    """(outcome, last_step) pairs -> steps where unfinished calls ended, most frequent first."""
+    counts: dict[str, int] = defaultdict(int)
+    for outcome, step in records:
+        if outcome in ("abandoned", "failed"):
+            counts[step or "（不明）"] += 1
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [k for k, _ in ordered], [v for _, v in ordered]
+
+
+def csv_rows(bookings: Sequence, tz: tzinfo, *, full: bool) -> list[list[str]]:
+    header = ["予約番号", "状態", "サービス", "会場", "開始", "終了", "受付経路", "受付日時", "本人確認"]
+    rows = [header]
+    for b in bookings:
+        rows.append([
+            b.code if full else mask_code(b.code),
+            "有効" if b.status == "confirmed" else "取消",
+            b.service,
+            b.site,
+            format_local(b.start, tz),
+            format_local(b.end, tz, "%H:%M"),
+            b.channel,
+            format_local(b.created_at, tz),
+            (b.person_masked or "") if full else mask_person(b.person_masked),
+        ])
+    return rows

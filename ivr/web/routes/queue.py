@@ -1,0 +1,57 @@
+"""The operator queue from AMI's live queue view, with the IVR's handover summary per caller."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Request
+
+from ivr.web.deps import WebContext, now_utc, render, require, state, web
+from ivr.web.display import format_seconds
+
+router = APIRouter()
+
+
+def mask_number(number: str) -> str:
+    """Keep only the last four digits of a phone number: "09012345678" -> "*******5678"."""
+    digits = re.sub(r"\D", "", number or "")
+    return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else "（非通知）"
+
+
+def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
+    ami = state(request, "ami")
+    connected = bool(ami is not None and getattr(ami, "connected", False))
+    snapshot = ami.queues.snapshot() if ami is not None else {}
+    now = now_utc()
+    queues = []
+    for name in sorted(snapshot):
+        q = snapshot[name]
+        callers = []
+        for position, caller, channel, wait in sorted(q.callers):
+            handover = ctx.handovers.for_channel(channel, now)
+            callers.append({
+                "position": position,
+                "caller": mask_number(caller),
+                "wait": format_seconds(wait),
+                "summary": handover.summary if handover else "",
+            })
+        logged_in, available = q.logged_in, q.available
+        in_call = getattr(q, "in_call", None)
+        queues.append({
+            "name": name,
+            "waiting": len(callers),
+            "longest": format_seconds(q.longest_wait) if callers else "—",
+            "logged_in": logged_in,
+            "available": available,
+            "in_call": in_call if in_call is not None else max(logged_in - available, 0),
+            "callers": callers,
+        })
+    return queues, connected
+
+
+@router.get("/queue")
+def queue_page(request: Request, partial: int = 0, session=Depends(require("operator")), ctx: WebContext = Depends(web)):
+    queues, connected = queue_rows(request, ctx)
+    context = {"page": "queue", "queues": queues, "connected": connected,
+               "recent": ctx.handovers.recent(now_utc())[:10]}
+    return render(request, "queue_table.html" if partial else "queue.html", context)
