@@ -13,6 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
     "MADOGUCHI_AMI_SECRET": "ami-secret-for-test",
+    "MADOGUCHI_OPERATOR_SECRET": "operator-secret-for-test",
     "MADOGUCHI_PERSON_KEY": "person-key-for-test",
     "MADOGUCHI_API_TOKENS": "staff:token-for-test",
     "POSTGRES_PASSWORD": "db-password-for-test",
@@ -95,9 +96,35 @@ def test_asterisk_image_is_debian_sid_with_our_config_mounted(config):
     assert "\nFROM debian:sid\n" in dockerfile
     assert "apt-get" in dockerfile and " asterisk " in dockerfile.replace("\\", " ")
     mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in asterisk["volumes"]]
-    sources = [Path(m.split(":")[0]) for m in mounts]
-    config_dir = ROOT / "telephony" / "asterisk"
-    assert config_dir in sources
-    assert config_dir.is_dir() and any(config_dir.glob("extensions.conf")), "the dialplan we ship"
-    # the entrypoint rewrites the loopback AudioSocket target used by `ivr asterisk up`
-    assert "127.0.0.1:9092" in (config_dir / "extensions.conf").read_text()
+    assert f"{ROOT / 'telephony' / 'asterisk'}:/etc/madoguchi/asterisk:ro" in mounts
+
+
+def test_the_image_renders_our_templates_like_ivr_asterisk_up(tmp_path):
+    """The container's entrypoint and telephony.asterisk.render_config give the same files."""
+    from telephony.asterisk import PRODUCTION_DEFAULTS, render_config
+
+    env = {
+        "PATH": os.environ["PATH"], "MADOGUCHI_ASTERISK_TEMPLATES": str(ROOT / "telephony" / "asterisk"),
+        "MADOGUCHI_ASTERISK_ETC": str(tmp_path), "MADOGUCHI_AMI_SECRET": "s3cret/&x",
+        "MADOGUCHI_OPERATOR_SECRET": "op-secret", "MADOGUCHI_AMI_USER": "madoguchi",
+    }
+    result = subprocess.run(["sh", str(ROOT / "docker" / "asterisk" / "entrypoint.sh"), "true"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    expected = render_config({
+        **PRODUCTION_DEFAULTS, "AMI_USER": "madoguchi", "AMI_SECRET": "s3cret/&x", "OPERATOR_SECRET": "op-secret",
+        "AUDIOSOCKET": "ivr:9092", "AMI_BIND": "0.0.0.0", "AMI_PERMIT": "172.16.0.0/255.240.0.0",
+    })
+    rendered = {p.name: p.read_text() for p in tmp_path.glob("*.conf")}
+    assert rendered == expected
+    assert "madoguchi-test.conf" not in rendered
+    assert "AudioSocket(${MADOGUCHI_UUID},${MADOGUCHI_AUDIOSOCKET})" in rendered["extensions.conf"]
+
+
+def test_the_image_refuses_to_start_without_its_secrets(tmp_path):
+    env = {"PATH": os.environ["PATH"], "MADOGUCHI_ASTERISK_TEMPLATES": str(ROOT / "telephony" / "asterisk"),
+           "MADOGUCHI_ASTERISK_ETC": str(tmp_path), "MADOGUCHI_OPERATOR_SECRET": "op"}
+    result = subprocess.run(["sh", str(ROOT / "docker" / "asterisk" / "entrypoint.sh"), "true"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "MADOGUCHI_AMI_SECRET" in result.stderr
+    assert not list(tmp_path.glob("*.conf"))
