@@ -1,0 +1,1 @@
+"""AMI: the Asterisk Manager Interface (protocol and asyncio client)."""

@@ -1,0 +1,1 @@
+"""AudioSocket: the audio connection between Asterisk and the IVR."""
