@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker as SessionMaker
 
+from ivr import web
 from ivr.api import errors
 from ivr.api import status as parts
 from ivr.api.routes import batches, bookings, calls, health, holds, slots
@@ -98,4 +99,5 @@ def create_app(
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
+    web.install(app, settings)  # the dashboard's pages and static files (ivr/web)
     return app
