@@ -1,0 +1,430 @@
+"""The dialog engine: a pure state machine from inputs to actions.
+
+No I/O, no clock, no database: `today` is passed in and store results come back as inputs. Each
+list of actions ends with what the engine waits for: `Listen` (the caller), `StoreCall` (the
+session runs it and feeds back a `StoreResult`), or a terminal `Transfer` / `Hangup`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, time
+
+from dialogs import normalize as nlu
+from dialogs.messages import (
+    Action, Digits, Hangup, Input, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
+)
+from dialogs.normalize import keys
+from dialogs.readings import birthdate_reading, date_reading, digits_reading, kanji, masked, time_reading
+from dialogs.script import Script, Step
+
+__all__ = [
+    "Engine", "EngineError", "Utterance", "Digits", "Silence", "StoreResult",
+    "Say", "Listen", "StoreCall", "Transfer", "Hangup",
+]
+log = logging.getLogger(__name__)
+
+REASON_OUTCOMES = {
+    "slot_full": "full", "slot_closed": "full", "not_open_yet": "full", "hold_expired": "expired",
+    "already_booked": "already_booked", "not_found": "not_found", "identity_mismatch": "not_found",
+}
+_MAX_DIGITS = {"date": 8, "time": 4, "birthdate": 8, "yesno": 1, "choice": 1}
+_KIND_HINTS = {
+    "date": ("今日", "明日", "明後日", "来週", "月曜日", "日"),
+    "time": ("午前", "午後", "時", "半", "分"),
+    "birthdate": ("昭和", "平成", "令和", "大正", "年", "月", "日"),
+    "yesno": ("はい", "いいえ"),
+}
+_ALTERNATIVES = 3
+
+
+class EngineError(Exception):
+    """An input arrived that the engine is not waiting for."""
+
+
+class Engine:
+    def __init__(self, script: Script, *, today: date):
+        self.script = script
+        self.today = today
+        self.step = script.start
+        self.done = False
+        self.values: dict[str, object] = {}
+        self._labels: dict[str, str] = {}
+        self._failed: list[str] = []
+        self._fails = 0
+        self._silences = 0
+        self._last_says: list[Say] = []
+        self._pending: tuple[str, Callable[[StoreResult], list[Action]]] | None = None
+        self._listening = False
+
+    # ------------------------------------------------------------------ public
+
+    def start(self) -> list[Action]:
+        return self._enter(self.script.start)
+
+    def handle(self, event: Input) -> list[Action]:
+        if self.done:
+            raise EngineError("the dialog has ended")
+        if isinstance(event, StoreResult):
+            if self._pending is None or self._pending[0] != event.op:
+                expected = self._pending[0] if self._pending else "caller input"
+                raise EngineError(f"got a result for {event.op!r}, waiting for {expected}")
+            _, then = self._pending
+            self._pending = None
+            return then(event)
+        if not self._listening:
+            raise EngineError(f"waiting for the result of {self._pending[0] if self._pending else '?'}")
+        step = self.script.steps[self.step]
+        if isinstance(event, Silence):
+            return self._silence(step)
+        if isinstance(event, Digits):
+            pressed = event.digits.rstrip("#")
+            if "*" in pressed:
+                return self._repeat(step)
+            if pressed == self.script.operator_key:
+                return self._operator()
+            value = self._from_keys(step, pressed)
+        elif isinstance(event, Utterance):
+            value = None
+            for text in event.nbest:
+                intent = nlu.parse_intent(text)
+                if intent == nlu.intents.OPERATOR:
+                    return self._operator()
+                if intent == nlu.intents.RESTART:
+                    return self._restart()
+                if intent == nlu.intents.REPEAT:
+                    return self._repeat(step)
+                value = self._from_speech(step, text)
+                if value is not None:
+                    break
+        else:
+            raise EngineError(f"unknown input {event!r}")
+        if value is None:
+            return self._fail(step)
+        return self._accept(step, value)
+
+    def summary(self) -> str:
+        """One line for the operator: what the caller said so far, personal data masked."""
+        parts = [self.script.title]
+        parts += [f"{'用件' if name == 'mode' else name}: {label}" for name, label in self._labels.items()]
+        if ticket := self.values.get("ticket"):
+            parts.append(f"番号: {masked(str(ticket))}")
+        if self.values.get("birthdate"):
+            parts.append("生年月日: 聞き取り済み")
+        if isinstance(self.values.get("date"), date):
+            parts.append(f"希望日: {self.values['date']:%m/%d}")
+        if isinstance(self.values.get("time"), time):
+            parts.append(f"希望時刻: {self.values['time']:%H:%M}")
+        if self.values.get("hold"):
+            parts.append("仮押さえ中")
+        if booking := self.values.get("booking"):
+            parts.append(f"既存予約: {booking.get('date', '')} {booking.get('time', '')}".rstrip())
+        if self.values.get("code") and not self.values.get("booking"):
+            parts.append("予約済み")
+        if self._failed:
+            parts.append("聞き取れなかった質問: " + ", ".join(self._failed))
+        parts.append(f"最後の質問: {self.step}")
+        return " / ".join(parts)
+
+    # ------------------------------------------------------------------ steps
+
+    def _enter(self, name: str, prefix: list[Action] | None = None) -> list[Action]:
+        actions = list(prefix or [])
+        for _ in range(len(self.script.steps) + 1):
+            step = self.script.steps[name]
+            self.step, self._fails, self._silences, self._listening = name, 0, 0, False
+            says = [self._say(step.say, step)] if step.say else []
+            actions += says
+            if step.ask:
+                self._last_says, self._listening = says, True
+                return actions + [self._listen(step)]
+            if step.do == "transfer":
+                return actions + self._finish(Transfer(self.summary()))
+            if step.do == "hangup":
+                return actions + self._finish(Hangup("completed"))
+            if step.do:
+                return actions + self._store(step)
+            if step.branch:
+                target = step.next.get(str(self.values.get(step.branch)))
+                if target is None:
+                    return actions + self._error()
+                name = target
+                continue
+            name = step.next["next"]
+        raise EngineError(f"steps loop without a question from {name!r}")
+
+    def _accept(self, step: Step, value: object) -> list[Action]:
+        outcome = "next"
+        if step.ask == "yesno":
+            outcome = "yes" if value else "no"
+        elif step.ask == "choice":
+            option = next(o for o in step.options if o.key == value)
+            outcome = option.key
+            if step.store_as:
+                self.values[step.store_as] = option.value or option.key
+                self._labels[step.store_as] = option.words[0]
+        elif step.ask == "time" and step.among:
+            outcome = self._pick_slot(step, value)  # type: ignore[arg-type]
+        else:
+            self.values[step.store_as or step.ask or "value"] = value
+        return self._enter(step.next[outcome])
+
+    def _pick_slot(self, step: Step, wanted: time) -> str:
+        slots = [s for s in self.values.get(step.among) or [] if s.get("available", 0) > 0]  # type: ignore[union-attr]
+        self.values["time"] = wanted
+        for slot in slots:
+            if slot["time"] == wanted.strftime("%H:%M"):
+                self.values["slot"], self.values["site"] = slot, slot.get("site", "")
+                return "ok"
+
+        def distance(slot: dict) -> int:
+            at = time.fromisoformat(slot["time"])
+            return abs((at.hour * 60 + at.minute) - (wanted.hour * 60 + wanted.minute))
+
+        nearest = sorted(slots, key=distance)[:_ALTERNATIVES]
+        self.values["alternatives"] = sorted(nearest, key=lambda s: s["time"])
+        return "full"
+
+    def _fail(self, step: Step) -> list[Action]:
+        self._fails += 1
+        if self._fails >= self.script.max_failures:
+            self._failed.append(step.name)
+            return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+        text = step.reprompt or f"{self.script.messages['reprompt']}{step.say}"
+        return [self._say(text, step), self._listen(step)]
+
+    def _silence(self, step: Step) -> list[Action]:
+        self._silences += 1
+        if self._silences < 2:
+            return [self._say(f"{self.script.messages['no_input']}{step.say}", step), self._listen(step)]
+        if self.script.on_silence == "transfer":
+            return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+        return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
+
+    def _repeat(self, step: Step) -> list[Action]:
+        return [*self._last_says, self._listen(step)]
+
+    def _operator(self) -> list[Action]:
+        return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+
+    def _restart(self) -> list[Action]:
+        def fresh(_: StoreResult | None = None) -> list[Action]:
+            self.values.clear()
+            self._labels.clear()
+            return self._enter(self.script.restart)
+
+        if self.values.get("hold"):
+            return self._release(fresh)
+        return fresh()
+
+    def _error(self) -> list[Action]:
+        return [Say(self.script.messages["error"] + self.script.messages["transfer"])] + self._finish(
+            Transfer(self.summary())
+        )
+
+    def _finish(self, final: Transfer | Hangup) -> list[Action]:
+        """End the dialog, releasing an unconfirmed hold first."""
+        self._listening = False
+        if self.values.get("hold"):
+            return self._release(lambda _: self._final(final))
+        return self._final(final)
+
+    def _final(self, final: Transfer | Hangup) -> list[Action]:
+        self.done = True
+        return [final]
+
+    # ------------------------------------------------------------------ store
+
+    def _release(self, then: Callable[[StoreResult], list[Action]]) -> list[Action]:
+        hold_id = self.values.pop("hold")
+
+        def released(result: StoreResult) -> list[Action]:
+            return then(result)
+
+        return self._call("release_hold", {"hold_id": hold_id}, released)
+
+    def _call(self, op: str, args: dict, then: Callable[[StoreResult], list[Action]]) -> list[Action]:
+        self._listening = False
+        self._pending = (op, then)
+        return [StoreCall(op, args)]
+
+    def _store(self, step: Step) -> list[Action]:
+        op = step.do or ""
+        if op == "hold" and self.values.get("hold"):
+            return self._release(lambda _: self._store(step))
+        if op == "release_hold":
+            if not self.values.get("hold"):
+                return self._enter(step.next["next"])
+            return self._release(lambda _: self._enter(step.next["next"]))
+        return self._call(op, self._args(op), lambda result: self._after(step, result))
+
+    def _args(self, op: str) -> dict:
+        v, service = self.values, self.script.service
+        person = {"ticket": v.get("ticket"), "birthdate": _iso(v.get("birthdate"))}
+        if op == "find_available":
+            return {"service": service, "date": _iso(v.get("date")), "site": v.get("site")}
+        if op == "hold":
+            return {"service": service, "slot_id": v["slot"]["id"]}  # type: ignore[index]
+        if op == "confirm":
+            return {"service": service, "hold_id": v.get("hold"), **person}
+        if op == "lookup":
+            return {"service": service, **person}
+        if op == "cancel":
+            return {"service": service, "code": v["booking"]["code"], **person}  # type: ignore[index]
+        if op == "reschedule":
+            return {"service": service, "code": v["booking"]["code"], "slot_id": v["slot"]["id"],  # type: ignore[index]
+                    "hold_id": v.get("hold")}
+        raise EngineError(f"no arguments for store action {op!r}")
+
+    def _after(self, step: Step, result: StoreResult) -> list[Action]:
+        outcome = self._apply(step.do or "", result)
+        target = step.next.get(outcome) or step.next.get("error")
+        if target is None:
+            log.warning("store action %s failed (%s) and the script names no outcome for it", step.do, result.reason)
+            return self._error()
+        return self._enter(target)
+
+    def _apply(self, op: str, result: StoreResult) -> str:
+        value = result.value or {}
+        if "alternatives" in value:
+            self.values["alternatives"] = value["alternatives"]
+        if not result.ok:
+            return REASON_OUTCOMES.get(result.reason or "", "error")
+        if op == "find_available":
+            slots = [s for s in value.get("slots", []) if s.get("available", 0) > 0]
+            self.values["day_slots"] = slots
+            return "ok" if slots else "full"
+        if op == "hold":
+            self.values["hold"] = value["hold_id"]
+        elif op in ("confirm", "reschedule"):
+            self.values.pop("hold", None)
+            self.values["code"] = value.get("code", self.values.get("code"))
+        elif op == "lookup":
+            self.values["booking"] = value
+            self.values["code"] = value.get("code")
+        return "ok"
+
+    # ------------------------------------------------------------------ understanding
+
+    def _from_speech(self, step: Step, text: str) -> object | None:
+        kind = step.ask
+        if kind == "digits":
+            value = nlu.parse_digits(text, length=step.length)
+            return value if value is not None and len(value) == step.length else None
+        if kind == "date":
+            return self._future(nlu.parse_date(text, today=self.today))
+        if kind == "time":
+            return nlu.parse_time(text)
+        if kind == "birthdate":
+            return nlu.parse_birthdate(text, today=self.today)
+        if kind == "yesno":
+            return nlu.parse_yesno(text)
+        if kind == "choice":
+            options = {o.key: o.words for o in step.options}
+            match = nlu.match_choice(text, options)
+            return match.key if match else None
+        text = text.strip()
+        return text or None
+
+    def _from_keys(self, step: Step, pressed: str) -> object | None:
+        kind = step.ask
+        if kind in ("digits", "text"):
+            ok = pressed.isdigit() and (step.length is None or len(pressed) == step.length)
+            return pressed if ok else None
+        if kind == "date":
+            return self._future(keys.key_date(pressed, today=self.today))
+        if kind == "time":
+            return keys.key_time(pressed)
+        if kind == "birthdate":
+            return keys.key_birthdate(pressed, today=self.today)
+        if kind == "yesno":
+            return keys.key_yesno(pressed, yes=self.script.yes_key, no=self.script.no_key)
+        if kind == "choice":
+            return next((o.key for o in step.options if o.dtmf == pressed), None)
+        return None
+
+    def _future(self, value: date | None) -> date | None:
+        return value if value is not None and value >= self.today else None
+
+    # ------------------------------------------------------------------ speaking
+
+    def _listen(self, step: Step) -> Listen:
+        kind = step.ask or "text"
+        hints = list(step.hints) + list(_KIND_HINTS.get(kind, ()))
+        for option in step.options:
+            hints += option.words
+        max_digits = step.length if kind == "digits" else _MAX_DIGITS.get(kind)
+        return Listen(kind, tuple(dict.fromkeys(hints)), max_digits)
+
+    def _say(self, text: str, step: Step) -> Say:
+        kind = "code" if "{code}" in text else step.kind
+        return Say(text.format_map(_Readings(self)), interruptible=step.interruptible and kind != "code", kind=kind)
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, date) else None
+
+
+class _Readings(dict):
+    """Placeholder values as the caller hears them."""
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+
+    def __missing__(self, name: str) -> str:
+        v = self.engine.values
+        script = self.engine.script
+        if name == "title":
+            return script.title
+        if name == "operator_key":
+            return kanji(int(script.operator_key))
+        if name == "code":
+            return digits_reading(str(v.get("code", "")))
+        if name.endswith("_tail"):
+            return digits_reading(str(v.get(name[: -len("_tail")], ""))[-4:])
+        if name in ("open_times", "count", "places"):
+            return _open_times(name, v.get("day_slots") or [])  # type: ignore[arg-type]
+        if name == "alternatives":
+            return _alternatives(v.get("alternatives") or [], v.get("date"))  # type: ignore[arg-type]
+        booking: dict = v.get("booking") or {}  # type: ignore[assignment]
+        if name == "site":
+            return str(v.get("site") or booking.get("site", ""))
+        if name == "booking_date":
+            return date_reading(date.fromisoformat(booking["date"])) if booking.get("date") else ""
+        if name == "booking_time":
+            return time_reading(time.fromisoformat(booking["time"])) if booking.get("time") else ""
+        value = v.get(name)
+        if name == "birthdate" and isinstance(value, date):
+            return birthdate_reading(value)
+        if isinstance(value, datetime):
+            return f"{date_reading(value.date())} {time_reading(value.time())}"
+        if isinstance(value, date):
+            return date_reading(value)
+        if isinstance(value, time):
+            return time_reading(value)
+        if isinstance(value, int):
+            return kanji(value)
+        return "" if value is None else str(value)
+
+
+def _open_times(name: str, slots: list[dict]) -> str:
+    times = sorted({s["time"] for s in slots})
+    if name == "count":
+        return kanji(len(times))
+    if name == "places":
+        return kanji(min(9999, sum(int(s.get("available", 0)) for s in slots)))
+    readings = [time_reading(time.fromisoformat(t)) for t in times]
+    if len(readings) <= 3:
+        return "、".join(readings)
+    return f"{readings[0]}から{readings[-1]}までの{kanji(len(readings))}の時間帯"
+
+
+def _alternatives(slots: list[dict], wanted_day: object) -> str:
+    parts = []
+    for slot in slots:
+        at = time_reading(time.fromisoformat(slot["time"]))
+        day = date.fromisoformat(slot["date"]) if slot.get("date") else None
+        parts.append(at if day is None or day == wanted_day else f"{date_reading(day)} {at}")
+    return "、".join(parts)

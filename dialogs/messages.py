@@ -1,0 +1,70 @@
+"""Engine inputs and actions: frozen dataclasses, dispatched on the class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_SECRET_ARGS = ("ticket", "birthdate")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    nbest: tuple[str, ...]
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Digits:
+    digits: str  # keys as pressed; a trailing `#` is ignored, `*` repeats the question
+
+
+@dataclass(frozen=True)
+class Silence:
+    pass
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    op: str
+    ok: bool
+    value: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    interruptible: bool = True
+    kind: str = "prompt"  # prompt | readback | code
+
+
+@dataclass(frozen=True)
+class Listen:
+    kind: str
+    hints: tuple[str, ...] = ()
+    max_digits: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreCall:
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show a ticket number or a birth date in logs
+        shown = {k: ("***" if k in _SECRET_ARGS else v) for k, v in self.args.items()}
+        return f"StoreCall(op={self.op!r}, args={shown!r})"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    summary: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+
+
+Input = Utterance | Digits | Silence | StoreResult
+Action = Say | Listen | StoreCall | Transfer | Hangup

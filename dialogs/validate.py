@@ -1,0 +1,123 @@
+"""Graph and value checks on a loaded script: unknown and unreachable steps, missing outcomes,
+placeholders and store actions without a value, keypad answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dialogs.script import GLOBAL_VALUES, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders
+
+
+def _successors(step: Step) -> set[str]:
+    return set(step.next.values())
+
+
+def _reachable(script: Script, roots: list[str]) -> set[str]:
+    seen, todo = set(), [r for r in roots if r in script.steps]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(s for s in _successors(script.steps[name]) if s in script.steps)
+    return seen
+
+
+def _ancestors(script: Script) -> dict[str, set[str]]:
+    """For each step, the steps that can run before it on some path from the start."""
+    parents: dict[str, set[str]] = {name: set() for name in script.steps}
+    for name, step in script.steps.items():
+        for child in _successors(step):
+            if child in parents:
+                parents[child].add(name)
+    result = {}
+    for name in script.steps:
+        seen, todo = set(), list(parents[name])
+        while todo:
+            parent = todo.pop()
+            if parent not in seen:
+                seen.add(parent)
+                todo.extend(parents[parent])
+        result[name] = seen
+    return result
+
+
+def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]:
+    errors: list[ScriptError] = []
+    file = script.file
+
+    def err(step: Step | None, field: str, message: str) -> None:
+        line = step.line_of(field) if step else line_of(field)
+        errors.append(ScriptError(file, line, step.name if step else None, message))
+
+    for root in ("start", "restart"):
+        target = getattr(script, root)
+        if target not in script.steps:
+            err(None, root, f"{root} names an unknown step '{target}'")
+    if script.on_silence not in ("transfer", "end"):
+        err(None, "on_silence", "on_silence must be 'transfer' or 'end'")
+    if not (script.operator_key.isdigit() and len(script.operator_key) == 1):
+        err(None, "operator_key", "operator_key must be one keypad digit")
+
+    for step in script.steps.values():
+        for target in step.next.values():
+            if target not in script.steps:
+                err(step, "next", f"unknown step '{target}'")
+        required = step.outcomes()
+        if step.terminal:
+            if step.next:
+                err(step, "next", f"'{step.do}' ends the call: remove 'next'")
+            continue
+        if required is None:
+            if set(step.next) != {"next"}:
+                err(step, "next", "missing outcome: 'next' must name one step")
+            continue
+        if step.branch and not step.next:
+            err(step, "next", "missing outcome: a branch needs 'next' with one step per value")
+        for outcome in required:
+            if outcome not in step.next:
+                err(step, "next", f"missing outcome '{outcome}'")
+        for outcome in step.next:
+            if outcome not in required and outcome not in OPTIONAL_OUTCOMES:
+                err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
+        if step.ask == "digits" and step.length is None:
+            err(step, "ask", "a digits question needs 'length'")
+        if step.ask in ("digits", "text") and not step.store_as:
+            err(step, "ask", "a digits or text question needs 'store_as'")
+        if step.ask == "choice":
+            if not step.options:
+                err(step, "options", "a choice needs 'options'")
+            keys = [o.dtmf for o in step.options]
+            for option in step.options:
+                if not option.words:
+                    err(step, "options", f"option '{option.key}' has no words")
+                if option.dtmf is None:
+                    err(step, "options", f"option '{option.key}' has no keypad key")
+                elif option.dtmf == script.operator_key:
+                    err(step, "options", f"option '{option.key}' uses the operator key {script.operator_key}")
+                elif keys.count(option.dtmf) > 1:
+                    err(step, "options", f"key {option.dtmf} is used by more than one option")
+        if step.among and step.ask != "time":
+            err(step, "among", "'among' only applies to a time question")
+        if step.ask and not step.say:
+            err(step, "say", "a question needs a prompt ('say')")
+
+    reachable = _reachable(script, [script.start, script.restart])
+    for name, step in script.steps.items():
+        if name not in reachable:
+            err(step, "name", "unreachable step: no path from the start leads here")
+
+    ancestors = _ancestors(script)
+    for name, step in script.steps.items():
+        available = set(GLOBAL_VALUES)
+        for before in ancestors[name]:
+            available.update(script.steps[before].makes())
+        for text_field in ("say", "reprompt"):
+            for placeholder in placeholders(getattr(step, text_field) or ""):
+                if placeholder not in available:
+                    err(step, text_field, f"placeholder '{{{placeholder}}}' has no value here (no earlier step sets it)")
+        for needed in step.needs():
+            if needed not in available:
+                err(step, "do" if step.do else "ask" if step.ask else "branch",
+                    f"needs a value '{needed}' that no earlier step sets")
+    return errors
