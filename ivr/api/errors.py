@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -70,7 +71,16 @@ async def on_db_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def on_invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, without echoing the input (it may hold a ticket number or birth date)."""
+    assert isinstance(error, RequestValidationError)
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(DBAPIError, on_db_error)
     app.add_exception_handler(PoolTimeout, on_db_error)

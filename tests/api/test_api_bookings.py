@@ -1,0 +1,115 @@
+"""Holds and bookings through the API: conflicts answer 409 with a machine-readable reason."""
+
+from __future__ import annotations
+
+import json
+
+from apikit import BATCH, auth
+
+PERSON = {"ticket_number": "0123456789", "birthdate": "1950-04-01"}
+BOOKING_KEYS = {"code", "status", "service", "site", "slot_id", "start", "end", "channel", "created_at"}
+
+
+def book(client, slot_id, n=0, role="channel", **extra):
+    body = {"slot_id": slot_id, "ticket_number": f"55500000{n:02d}", "birthdate": "1960-01-01", **extra}
+    return client.post("/api/v1/bookings", json=body, headers=auth(role))
+
+
+def test_booking_a_slot_and_reading_it_back(client, released, clock):
+    slot = released[2]
+    answer = client.post("/api/v1/bookings", json={"slot_id": slot["id"], **PERSON}, headers=auth("channel"))
+    assert answer.status_code == 201
+    booking = answer.json()
+    assert set(booking) == BOOKING_KEYS
+    assert booking["code"].isdigit() and booking["status"] == "confirmed"
+    assert (booking["slot_id"], booking["start"], booking["end"]) == (slot["id"], slot["start"], slot["end"])
+    assert booking["channel"] == "web" and booking["created_at"] == "2026-11-24T10:00:00+09:00"
+    for role in ("channel", "operator", "staff"):
+        assert client.get(f"/api/v1/bookings/{booking['code']}", headers=auth(role)).json() == booking
+    listed = client.get("/api/v1/bookings", params={"service": "vaccine", "date": "2026-12-01"},
+                        headers=auth("operator")).json()
+    assert listed == {"items": [booking]}
+    assert client.get("/api/v1/bookings", params={"date": "2026-12-02"}, headers=auth("staff")).json() == {"items": []}
+    everything = json.dumps([booking, listed])
+    assert "0123456789" not in everything and "1950" not in everything and "6789" not in everything
+
+
+def test_hold_then_confirm(client, released, clock):
+    slot = released[0]
+    hold = client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 120}, headers=auth("channel"))
+    assert hold.status_code == 201
+    assert hold.json()["slot_id"] == slot["id"] and hold.json()["expires_at"] == "2026-11-24T10:02:00+09:00"
+    held = client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()
+    assert (held["held"], held["available"]) == (1, 1)
+    booking = client.post("/api/v1/bookings", json={"hold_id": hold.json()["id"], **PERSON}, headers=auth("staff"))
+    assert booking.status_code == 201 and booking.json()["channel"] == "staff"
+    after = client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()
+    assert (after["booked"], after["held"], after["available"]) == (1, 0, 1)
+
+
+def test_released_hold_gives_the_place_back_and_release_is_idempotent(client, released):
+    slot = released[0]
+    hold = client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 60}, headers=auth("channel"))
+    for _ in range(2):
+        assert client.delete(f"/api/v1/holds/{hold.json()['id']}", headers=auth("channel")).status_code == 204
+    assert client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()["available"] == 2
+
+
+def test_full_slot_is_409_with_the_nearest_alternatives(client, released):
+    slot = released[1]  # 12-01 09:30
+    assert book(client, slot["id"], 1).status_code == 201
+    assert client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 60},
+                       headers=auth("channel")).status_code == 201
+    full = client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 60}, headers=auth("channel"))
+    assert full.status_code == 409
+    body = full.json()
+    assert body["reason"] == "slot_full" and body["detail"]["reason"] == "slot_full"
+    starts = [s["start"] for s in body["alternatives"]]
+    assert starts == ["2026-12-01T09:00:00+09:00", "2026-12-01T13:00:00+09:00", "2026-12-01T13:30:00+09:00"]
+    assert all(s["available"] > 0 for s in body["alternatives"])
+    booked = book(client, slot["id"], 2)
+    assert booked.status_code == 409 and booked.json()["reason"] == "slot_full"
+    assert len(booked.json()["alternatives"]) == 3
+
+
+def test_one_active_booking_per_person_and_service(client, released):
+    assert book(client, released[0]["id"], 7).status_code == 201
+    again = book(client, released[5]["id"], 7)
+    assert again.status_code == 409 and again.json()["reason"] == "already_booked"
+
+
+def test_expired_hold_whose_place_was_taken_is_409(client, released, clock):
+    slot = released[0]
+    hold = client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 30}, headers=auth("channel"))
+    clock.advance(seconds=31)
+    assert book(client, slot["id"], 1).status_code == 201
+    assert book(client, slot["id"], 2).status_code == 201
+    late = client.post("/api/v1/bookings", json={"hold_id": hold.json()["id"], **PERSON}, headers=auth("channel"))
+    assert late.status_code == 409 and late.json()["reason"] == "hold_expired"
+
+
+def test_not_open_yet_is_409_until_opens_at(client, clock):
+    batch = {**BATCH, "opens_at": "2026-11-25T09:00:00+09:00"}
+    assert client.post("/api/v1/batches", json=batch, headers=auth("staff")).status_code == 201
+    slots = client.get("/api/v1/slots", params={"service": "vaccine", "date_from": "2026-12-01",
+                                                "date_to": "2026-12-01"}, headers=auth("staff")).json()["items"]
+    early = client.post("/api/v1/holds", json={"slot_id": slots[0]["id"], "ttl_seconds": 60}, headers=auth("channel"))
+    assert early.status_code == 409 and early.json()["reason"] == "not_open_yet"
+    clock.advance(days=1)
+    assert book(client, slots[0]["id"]).status_code == 201
+
+
+def test_cancel_frees_the_place_and_is_idempotent(client, released):
+    slot = released[3]
+    code = book(client, slot["id"]).json()["code"]
+    for _ in range(2):
+        cancelled = client.delete(f"/api/v1/bookings/{code}", headers=auth("channel"))
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled" and cancelled.json()["code"] == code
+    assert client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()["available"] == 2
+    assert book(client, slot["id"]).status_code == 201  # the same person may book again
+
+
+def test_codes_differ_and_are_digits(client, released):
+    codes = [book(client, released[i // 2]["id"], i).json()["code"] for i in range(6)]
+    assert len(set(codes)) == 6 and all(c.isdigit() and len(c) == 8 for c in codes)
