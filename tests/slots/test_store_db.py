@@ -1,0 +1,123 @@
+"""Engine factory, retries and migrations."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
+
+from slots import store
+from slots.db import is_retryable, make_engine, make_sessionmaker, normalize_url, run_in_transaction, upgrade
+from slots.models import Base
+from slotkit import EVER, NOW, person, spec
+
+
+def test_migrations_match_the_models(engine):
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent_and_creates_the_partial_index(db_url, engine):
+    upgrade(db_url)
+    indexes = {i["name"]: i for i in inspect(engine).get_indexes("bookings")}
+    assert indexes["uq_bookings_active_person"]["unique"]
+
+
+def test_sqlite_engine_settings(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    engine.dispose()
+
+
+def test_urls():
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("sqlite:///var/x.db") == "sqlite:///var/x.db"
+    with pytest.raises(ValueError):
+        make_engine("mysql://u@h/db")
+
+
+def test_store_errors_are_not_retried(Session, slots_of):
+    calls = []
+    slot = slots_of(capacity=1)[0]
+    run_in_transaction(Session, store.book, slot.id, person(1), channel="web", now=NOW)
+
+    def attempt(session):
+        calls.append(1)
+        return store.book(session, slot.id, person(2), channel="web", now=NOW)
+
+    with pytest.raises(Exception) as caught:
+        run_in_transaction(Session, attempt)
+    assert caught.value.reason == "slot_full" and len(calls) == 1
+
+
+def test_a_transient_failure_is_retried_and_loses_nothing(Session, slots_of):
+    slot = slots_of(capacity=1)[0]
+    failures = iter([OperationalError("BEGIN", {}, Exception("database is locked"))])
+
+    def flaky(session):
+        booking = store.book(session, slot.id, person(1), channel="web", now=NOW)
+        error = next(failures, None)
+        if error is not None:
+            raise error  # after the write: the rollback must undo it
+        return booking
+
+    booking = run_in_transaction(Session, flaky, backoff=0.01)
+    assert run_in_transaction(Session, store.get_slot, slot.id, now=NOW).booked == 1
+    assert run_in_transaction(Session, store.get_booking, booking.code).status == "confirmed"
+
+
+def test_retry_gives_up_after_the_attempts(Session):
+    def always(session):
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    with pytest.raises(OperationalError):
+        run_in_transaction(Session, always, attempts=2, backoff=0.01)
+    assert not is_retryable(OperationalError("x", {}, Exception("no such table: slots")))
+
+
+@pytest.mark.postgres
+def test_postgres_connection_killed_mid_transaction_is_retried(postgres_database):
+    db_url = postgres_database
+    engine = make_engine(db_url)
+    Session = make_sessionmaker(engine)
+    batch = spec(capacity=2, service="killed-connection")
+    run_in_transaction(Session, store.release_batch, batch, actor="staff", now=NOW)
+    slot = run_in_transaction(Session, store.find_available, batch.service, *EVER, now=NOW)[0]
+    killed = threading.Event()
+
+    def book_once_killed(session):
+        if not killed.is_set():
+            killed.set()
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            admin = make_engine(db_url, pool="null")
+            with admin.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
+        return store.book(session, slot.id, person(1), channel="web", now=NOW)
+
+    booking = run_in_transaction(Session, book_once_killed, backoff=0.01)
+    assert killed.is_set()
+    assert run_in_transaction(Session, store.get_slot, slot.id, now=NOW).booked == 1
+    assert run_in_transaction(Session, store.get_booking, booking.code).status == "confirmed"
+    engine.dispose()
+
+
+def test_ivr_db_upgrade_command(tmp_path):
+    from ivr.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--db", url])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(url)
+    assert {"slots", "holds", "bookings", "audit_log", "call_records"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
