@@ -1,0 +1,163 @@
+"""A live server (the API's app factory with the dashboard) on a free port, and a headless browser.
+
+The server runs uvicorn in a thread of the test process, so tests publish events straight into
+its bus (`EventBus.publish` is thread-safe) and seed its store through the same sessionmaker.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from ivr.api.app import create_app
+from ivr.config import Settings
+from ivr.events import EventBus
+from ivr.web.users import UserFile, make_user
+from slots.db import make_engine, make_sessionmaker, upgrade
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PASSWORD = "correct-horse-battery"
+TOKENS = {"staff": "staff-token-0123456789", "operator": "operator-token-0123456789",
+          "admin": "admin-token-0123456789", "channel": "channel-token-0123456789"}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The shape of `telephony.ami` QueueState (docs/internal-interfaces.md)."""
+
+    name: str
+    callers: list
+    logged_in: int
+    available: int
+    longest_wait: float
+
+
+@dataclass
+class FakeQueues:
+    states: dict = field(default_factory=dict)
+
+    def snapshot(self) -> dict:
+        return dict(self.states)
+
+
+@dataclass
+class FakeAmi:
+    """Stands in for the AMI client's live queue view; the queue page only reads `queues.snapshot()`."""
+
+    queues: FakeQueues = field(default_factory=FakeQueues)
+    connected: bool = True
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+    settings: Settings
+    sessionmaker: object
+    bus: EventBus
+    ami: FakeAmi
+    users: UserFile
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def web_settings(url: str) -> Settings:
+    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+    return Settings(db=url, api_tokens=tokens, person_key="test-person-key", session_secret="test-session-secret")
+
+
+def make_users(path: Path) -> UserFile:
+    users = UserFile(path)
+    for role in ("operator", "staff", "admin"):
+        users.add(make_user(f"{role}1", role, PASSWORD))
+    return users
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> LiveServer:
+    tmp = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{tmp / 'madoguchi.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    settings = web_settings(url)
+    bus, ami = EventBus(), FakeAmi()
+    app = create_app(settings, sessionmaker=factory, bus=bus, ami=ami)
+    users = make_users(tmp / "users.json")
+    app.state.web.auth.users = users
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", app, settings, factory, bus, ami, users)
+    server.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh (Debian packages chromium, chromium-driver)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """`open_page(role)` -> a page logged in with that role's password, 1366x768, Japanese locale."""
+    contexts = []
+
+    def opener(role: str | None = None, *, token: bool = False):
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="ja-JP",
+                                      timezone_id="Asia/Tokyo", base_url=live_server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(5000)
+        if role is not None:
+            page.goto("/login")
+            if token:
+                page.fill("input[name=token]", TOKENS[role])
+            else:
+                page.fill("input[name=username]", f"{role}1")
+                page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def today_in(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
