@@ -274,7 +274,7 @@ class Engine:
             return {"service": service, "code": v["booking"]["code"], **person}  # type: ignore[index]
         if op == "reschedule":
             return {"service": service, "code": v["booking"]["code"], "slot_id": v["slot"]["id"],  # type: ignore[index]
-                    "hold_id": v.get("hold")}
+                    "hold_id": v.get("hold"), **person}
         raise EngineError(f"no arguments for store action {op!r}")
 
     def _after(self, step: Step, result: StoreResult) -> list[Action]:

@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ivr.commands.db",
     "ivr.commands.models",
     "ivr.commands.asr",
+    "ivr.commands.dialogs",
+    "ivr.commands.nlu",
 )
 
 
