@@ -97,9 +97,6 @@ class _Gone:
     pass
 
 
-_REPEAT = object()
-
-
 def mask_digits(text: str) -> str:
     """Mask runs of four or more digits (ticket numbers, birth dates, phone numbers)."""
     return re.sub(r"\d{4,}", lambda m: "*" * len(m.group()), re.sub(r"(?<=\d)[-‐ー ](?=\d)", "", text))
@@ -128,8 +125,7 @@ class CallSession:
         self._keys: deque[str] = deque()
         self._preroll: deque[bytes] = deque(maxlen=deps.timing.preroll_frames)
         self._endpointer: Any | None = None  # set when a barge-in already started an utterance
-        self._turn_prompts: list[Say] = []
-        self._listened = True
+        self._rendering: dict[int, asyncio.Task[bytes]] = {}
         self._barged = False
         self._gone = False
         self._engine: Engine | None = None
@@ -161,6 +157,8 @@ class CallSession:
             await self._apologise()
         finally:
             pump.cancel()
+            for task in self._rendering.values():
+                task.cancel()
             await self._release_hold()
             await self._finish()
         return self.outcome
@@ -237,6 +235,7 @@ class CallSession:
             action = pending.popleft()
             self._note_step()
             if isinstance(action, Say):
+                self._prefetch(action, pending)
                 await self._say(action)
             elif isinstance(action, Listen):
                 reply = await self._listen(action)
@@ -268,13 +267,13 @@ class CallSession:
 
     # -- speaking ---------------------------------------------------------------------------
     async def _say(self, say: Say) -> None:
-        if self._listened:
-            self._turn_prompts, self._listened = [], False
-        self._turn_prompts.append(say)
         interruptible = say.interruptible and say.kind != "code"
         if self._barged and interruptible:
+            task = self._rendering.pop(id(say), None)
+            if task is not None:
+                task.cancel()
             return  # the caller already started answering: skip the rest of this turn's prompts
-        pcm = await self.deps.synthesizer.render(say.text)
+        pcm = await self._rendered(say)
         if self._speech_ended_at is not None:
             self._latencies.append(round(time.monotonic() - self._speech_ended_at, 3))
             self._speech_ended_at = None
@@ -306,21 +305,27 @@ class CallSession:
             if not done.done():
                 done.cancel()
 
+    def _prefetch(self, say: Say, pending: deque[Any]) -> None:
+        """Render the prompts that follow while this one plays, so they come without a gap."""
+        for action in [say, *pending]:
+            if not isinstance(action, Say):
+                break
+            if id(action) not in self._rendering:
+                self._rendering[id(action)] = asyncio.ensure_future(self.deps.synthesizer.render(action.text))
+
+    async def _rendered(self, say: Say) -> bytes:
+        task = self._rendering.pop(id(say), None)
+        return await task if task is not None else await self.deps.synthesizer.render(say.text)
+
     def _interrupt(self) -> None:
         self.conn.sender.flush()
         self._barged = True
 
     # -- listening --------------------------------------------------------------------------
     async def _listen(self, listen: Listen) -> Any:
-        while True:
-            self._listened = True
-            reply = await self._hear(listen)
-            self._barged = False
-            if reply is not _REPEAT:
-                return reply
-            for say in list(self._turn_prompts):  # `*` repeats the question
-                await self._say(say)
-            self._listened = True
+        reply = await self._hear(listen)
+        self._barged = False
+        return reply
 
     async def _hear(self, listen: Listen) -> Any:
         timing = self.deps.timing
@@ -371,9 +376,9 @@ class CallSession:
         while True:
             while self._keys:
                 key = self._keys.popleft()
-                if key == "*":
+                if key == "*":  # the engine repeats the question
                     self._keys.clear()
-                    return _REPEAT
+                    return Digits("*")
                 if key == "#":
                     self._keys.clear()
                     return Digits(collected) if collected else Silence()

@@ -1,0 +1,138 @@
+"""Scenario files: what a simulated caller says, presses or does, turn by turn.
+
+```yaml
+name: booking by speech
+caller_id: "09012345678"        # what the IVR sees as CALLERID(num)
+voice: {speed: 1.05, half_tone: -3}   # the caller's synthetic voice (not the IVR's)
+turns:
+  - say: 接種券番号は1234567890です      # speech, after the IVR's prompt ends
+    expect: 接種券                        # optional: words the prompt being answered should contain
+  - press: "1234567890#"                 # keys (DTMF)
+  - silence: 6                           # say nothing for 6 s
+  - wait_prompt: true                    # only wait for the next prompt to end
+  - hangup: true                         # hang up now
+  - expect_queue: operators              # the call must now wait in this Asterisk queue
+```
+Every turn first waits for the IVR to finish talking (`after: prompt`, the default) or answers at
+once (`after: now`, to barge in). After the last turn the caller stays on the line until the IVR
+ends the call (`end: wait`, default) or hangs up (`end: hangup`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACTIONS = ("say", "press", "silence", "hangup", "wait_prompt", "expect_queue")
+DTMF_KEYS = set("0123456789*#ABCD")
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed; the message names the file and the turn."""
+
+    def __init__(self, file: str, message: str, turn: int | None = None) -> None:
+        where = f"{file}, turn {turn}" if turn is not None else file
+        super().__init__(f"{where}: {message}")
+        self.file, self.turn = file, turn
+
+
+@dataclass(frozen=True)
+class Voice:
+    speed: float = 1.05
+    half_tone: float = -3.0
+    level_dbfs: float = -6.0
+
+
+@dataclass(frozen=True)
+class Turn:
+    action: str  # one of ACTIONS
+    value: Any = None  # text, keys, seconds, queue name
+    expect: str = ""
+    after: str = "prompt"  # prompt | now
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    turns: tuple[Turn, ...]
+    caller_id: str = "0312345678"
+    voice: Voice = field(default_factory=Voice)
+    end: str = "wait"  # wait | hangup
+    file: str = "<scenario>"
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(str(path), f"cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), f"not valid YAML: {exc}") from exc
+    return parse_scenario(data, file=str(path))
+
+
+def parse_scenario(data: Any, *, file: str = "<scenario>") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(file, "expected a mapping with `turns`")
+    unknown = set(data) - {"name", "description", "caller_id", "voice", "turns", "end"}
+    if unknown:
+        raise ScenarioError(file, f"unknown keys {sorted(unknown)}")
+    turns = data.get("turns")
+    if not isinstance(turns, list) or not turns:
+        raise ScenarioError(file, "`turns` must be a non-empty list")
+    caller_id = str(data.get("caller_id", "0312345678"))
+    if not caller_id.isdigit():
+        raise ScenarioError(file, "`caller_id` must be digits")
+    end = data.get("end", "wait")
+    if end not in ("wait", "hangup"):
+        raise ScenarioError(file, "`end` must be wait or hangup")
+    return Scenario(
+        name=str(data.get("name") or Path(file).stem), turns=tuple(_turn(t, i, file) for i, t in enumerate(turns, 1)),
+        caller_id=caller_id, voice=_voice(data.get("voice") or {}, file), end=end, file=file,
+    )
+
+
+def _voice(data: Any, file: str) -> Voice:
+    if not isinstance(data, dict) or set(data) - {"speed", "half_tone", "level_dbfs"}:
+        raise ScenarioError(file, "`voice` takes speed, half_tone, level_dbfs")
+    try:
+        voice = Voice(**{k: float(v) for k, v in data.items()})
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(file, "`voice` values must be numbers") from exc
+    if not 0.5 <= voice.speed <= 2.0:
+        raise ScenarioError(file, "`voice.speed` must be between 0.5 and 2.0")
+    return voice
+
+
+def _turn(data: Any, index: int, file: str) -> Turn:
+    if not isinstance(data, dict):
+        raise ScenarioError(file, "a turn is a mapping like {say: ...}", index)
+    actions = [key for key in ACTIONS if key in data]
+    if len(actions) != 1:
+        raise ScenarioError(file, f"a turn needs exactly one of {', '.join(ACTIONS)}", index)
+    unknown = set(data) - set(ACTIONS) - {"expect", "after"}
+    if unknown:
+        raise ScenarioError(file, f"unknown keys {sorted(unknown)}", index)
+    action, value = actions[0], data[actions[0]]
+    if action == "say" and (not isinstance(value, str) or not value.strip()):
+        raise ScenarioError(file, "`say` needs the words to speak", index)
+    if action == "press":
+        value = str(value)
+        if not value or set(value) - DTMF_KEYS:
+            raise ScenarioError(file, "`press` takes keys 0-9 * # A-D", index)
+    if action == "silence":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 120:
+            raise ScenarioError(file, "`silence` takes seconds (0-120)", index)
+        value = float(value)
+    if action in ("hangup", "wait_prompt") and value is not True:
+        raise ScenarioError(file, f"`{action}` takes `true`", index)
+    if action == "expect_queue" and (not isinstance(value, str) or not value):
+        raise ScenarioError(file, "`expect_queue` takes a queue name", index)
+    after = data.get("after", "prompt")
+    if after not in ("prompt", "now"):
+        raise ScenarioError(file, "`after` must be prompt or now", index)
+    return Turn(action=action, value=value, expect=str(data.get("expect", "")), after=after)
