@@ -18,7 +18,10 @@ OUTCOME_LABELS = {
     "cancelled": "取消",
     "rescheduled": "変更",
     "transferred": "オペレーター転送",
-    "abandoned": "途中終了",
+    "abandoned": "途中終了（切断）",
+    "hangup": "途中終了（切断）",
+    "timeout": "途中終了（無応答）",
+    "error": "エラー",
     "failed": "エラー",
     "completed": "完了",
 }
@@ -90,8 +93,9 @@ class Grid:
         return self.cells.get((time, day))
 
 
-def build_grids(slots: Iterable, tz: tzinfo) -> list[Grid]:
-    """Slot views -> one grid per site: rows are start times, columns are days."""
+def build_grids(slots: Iterable, tz: tzinfo, days: Sequence[date] = ()) -> list[Grid]:
+    """Slot views -> one grid per site: rows are start times, columns are `days` (default: the days
+    that have slots)."""
     by_site: dict[str, dict[tuple[str, date], GridCell]] = defaultdict(dict)
     for slot in slots:
         start = slot.start.astimezone(tz)
@@ -102,9 +106,9 @@ def build_grids(slots: Iterable, tz: tzinfo) -> list[Grid]:
     grids = []
     for site in sorted(by_site):
         cells = by_site[site]
-        days = tuple(sorted({d for _, d in cells}))
+        shown = tuple(days) or tuple(sorted({d for _, d in cells}))
         times = tuple(sorted({t for t, _ in cells}))
-        grids.append(Grid(site, days, times, cells))
+        grids.append(Grid(site, shown, times, cells))
     return grids
 
 

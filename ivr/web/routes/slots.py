@@ -50,7 +50,7 @@ def _page(request: Request, query: dict, *, form: dict | None = None, errors: di
                 "every_minutes": "30", "capacity": "4", "opens_at": ""}
     context = {
         "page": "slots", "service": service, "site": site, "first": first, "services": services, "sites": sites,
-        "grids": build_grids(slots, settings.tz), "format_day": format_day,
+        "grids": build_grids(slots, settings.tz, [first + timedelta(days=i) for i in range(GRID_DAYS)]), "format_day": format_day,
         "prev": (first - timedelta(days=GRID_DAYS)).isoformat(), "next": (first + timedelta(days=GRID_DAYS)).isoformat(),
         "form": form or defaults, "errors": errors or {}, "flash": flash, "flash_kind": flash_kind,
     }

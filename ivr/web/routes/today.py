@@ -34,8 +34,8 @@ def today_page(request: Request, session=Depends(require("staff"))):
     dropout = sorted(stats.dropout_by_step.items(), key=lambda kv: (-kv[1], kv[0]))
     tiles = [
         ("通話数", str(stats.total)),
-        ("予約数", str(len(booked_at))),
-        ("予約完了率", percent(booked_calls, stats.total)),
+        ("予約数（全経路）", str(len(booked_at))),
+        ("電話での予約完了率", percent(booked_calls, stats.total)),
         ("オペレーター転送", str(stats.transferred)),
         ("途中終了", str(abandoned)),
         ("予約通話の平均時間", format_seconds(stats.avg_booking_seconds)),

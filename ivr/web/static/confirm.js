@@ -12,3 +12,10 @@
     }
   });
 })();
+
+// After a rejected form, bring the first field with an error into view and focus it.
+(function () {
+  "use strict";
+  var bad = document.querySelector("[aria-invalid=true]");
+  if (bad) { bad.scrollIntoView({ block: "center" }); bad.focus(); }
+})();
