@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ivr.commands.asr",
     "ivr.commands.dialogs",
     "ivr.commands.nlu",
+    "ivr.commands.slots",
+    "ivr.commands.bookings",
+    "ivr.commands.serve",
 )
 
 
