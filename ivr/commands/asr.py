@@ -1,5 +1,137 @@
-"""`ivr asr transcribe` and `ivr eval asr` (filled in below)."""
+"""`ivr asr transcribe FILE.wav...` and `ivr eval asr`."""
 
 from __future__ import annotations
 
-commands: list = []
+import json
+import statistics
+import time
+import wave
+from pathlib import Path
+
+import click
+
+from ivr.commands import with_overrides
+from ivr.speech.asr import NO_HINTS, load_recognizer
+from ivr.speech.audio import ASR_RATE, PHONE_RATE, AudioError
+from ivr.speech.models import ModelError
+
+BACKEND = click.option("--backend", type=click.Choice(["auto", "whisper", "vosk"]), default=None)
+
+
+def read_wav(path: Path) -> tuple[bytes, int]:
+    """8 kHz or 16 kHz mono 16-bit WAV -> (pcm, rate)."""
+    try:
+        with wave.open(str(path)) as handle:
+            rate, channels, width = handle.getframerate(), handle.getnchannels(), handle.getsampwidth()
+            pcm = handle.readframes(handle.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise AudioError(f"{path}: not a readable WAV file ({exc})") from exc
+    if channels != 1 or width != 2 or rate not in (PHONE_RATE, ASR_RATE):
+        raise AudioError(f"{path}: need mono 16-bit 8 kHz or 16 kHz, got {channels} ch, {8 * width} bit, {rate} Hz")
+    return pcm, rate
+
+
+@click.group()
+def asr() -> None:
+    """Speech recognition tools."""
+
+
+@asr.command("transcribe")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@BACKEND
+@click.pass_context
+def transcribe(ctx: click.Context, files: tuple[Path, ...], backend: str | None) -> None:
+    """Print one JSON object per file: text, n-best, confidence, decode seconds."""
+    settings = with_overrides(ctx.obj, asr_backend=backend)
+    try:
+        recognizer = load_recognizer(settings, parallel=1)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = False
+    try:
+        for path in files:
+            try:
+                pcm, rate = read_wav(path)
+            except AudioError as exc:
+                click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
+                failed = True
+                continue
+            result = recognizer.recognize_sync(pcm, NO_HINTS, rate)
+            record = {
+                "file": str(path),
+                "text": result.text,
+                "nbest": list(result.nbest),
+                "confidence": round(result.confidence, 3),
+                "decode_seconds": round(result.decode_seconds, 3),
+                "audio_seconds": round(result.audio_seconds, 3),
+                "backend": result.backend,
+            }
+            click.echo(json.dumps(record, ensure_ascii=False))
+    finally:
+        recognizer.close()
+    if failed:
+        raise SystemExit(1)
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Evaluations that report figures for docs/BENCHMARKS.md."""
+
+
+@eval_group.command("asr")
+@click.option("--backend", type=click.Choice(["whisper", "vosk"]), multiple=True, default=("whisper",), show_default=True)
+@click.option("--limit", type=int, default=None, help="Only the first N phrases per voice.")
+@click.option("--noise-dbfs", type=float, default=-60.0, show_default=True, help="White line noise level.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def eval_asr(
+    ctx: click.Context, backend: tuple[str, ...], limit: int | None, noise_dbfs: float, json_out: Path | None
+) -> None:
+    """CER (kana readings) and latency per backend on synthesized booking phrases through a phone channel."""
+    from ivr.speech.evaluation import PHRASES, VOICES, build_test_set, corpus_cer, percentile
+
+    started = time.monotonic()
+    samples = build_test_set(PHRASES[:limit] if limit else PHRASES, VOICES, noise_dbfs=noise_dbfs)
+    click.echo(f"test set: {len(samples)} utterances, {len(VOICES)} voices, built in {time.monotonic() - started:.1f} s", err=True)
+    report = []
+    for name in backend:
+        settings = with_overrides(ctx.obj, asr_backend=name)
+        try:
+            recognizer = load_recognizer(settings, parallel=1, max_batch=1)
+        except ModelError as exc:
+            click.echo(f"{name}: not evaluated: {exc}", err=True)
+            continue
+        rows = []
+        try:
+            recognizer.recognize_sync(samples[0].pcm8k)  # warm-up
+            for sample in samples:
+                result = recognizer.recognize_sync(sample.pcm8k)
+                rows.append((sample, result))
+        finally:
+            recognizer.close()
+        latencies = [r.decode_seconds for _, r in rows]
+        entry = {
+            "backend": name,
+            "utterances": len(rows),
+            "cer": corpus_cer((s.text, r.text) for s, r in rows),
+            "per_voice_cer": {
+                f"speed {v.speed} half_tone {v.half_tone:+g}": corpus_cer((s.text, r.text) for s, r in rows if s.voice == v)
+                for v in VOICES
+            },
+            "latency_median_s": statistics.median(latencies),
+            "latency_p95_s": percentile(latencies, 95),
+            "audio_median_s": statistics.median(r.audio_seconds for _, r in rows),
+            "errors": [(s.text, r.text) for s, r in rows if s.text.rstrip("。") != r.text.rstrip("。")][:10],
+        }
+        report.append(entry)
+        click.echo(
+            f"| {name} | {entry['utterances']} | {100 * entry['cer']:.1f} % | {entry['latency_median_s']:.2f} "
+            f"| {entry['latency_p95_s']:.2f} | {entry['audio_median_s']:.1f} |"
+        )
+        for voice, value in entry["per_voice_cer"].items():
+            click.echo(f"|   {voice} | | {100 * value:.1f} % | | | |")
+    if json_out:
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+commands = [asr, eval_group]

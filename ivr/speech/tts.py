@@ -1,0 +1,173 @@
+"""Speech synthesis to 8 kHz slin: Open JTalk (pyopenjtalk-plus) or espeak-ng (pyttsx3), plus a prompt cache.
+
+Backends are synchronous (`synthesize(text) -> pcm8k`); `Synthesizer.render` runs them in a worker
+thread. Fixed prompts are rendered once and kept in memory and on disk, keyed by text and voice
+settings, so the first frame of a cached prompt is ready at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import tempfile
+import threading
+import wave
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyopenjtalk
+
+from ivr.config import Settings
+from ivr.speech.audio import PHONE_RATE, normalize_peak, resample, silence, to_bytes
+
+logger = logging.getLogger(__name__)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+
+
+class TtsError(RuntimeError):
+    """Synthesis failed or the text cannot be spoken (empty)."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    backend: str = "openjtalk"
+    speed: float = 0.9
+    volume_dbfs: float = -4.5  # peak level; phone prompts sit between about -6 and -3 dBFS
+    half_tone: float = 0.0
+
+    def key(self, text: str) -> str:
+        payload = json.dumps({"text": text, **asdict(self)}, ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _finish(samples: np.ndarray, rate: int, voice: Voice, tail: float = 0.12) -> bytes:
+    """Float samples at `rate` -> 8 kHz slin at the voice's peak level, with a short silent tail."""
+    pcm = resample(to_bytes(samples), rate, PHONE_RATE)
+    return normalize_peak(pcm, voice.volume_dbfs) + silence(tail)
+
+
+class OpenJTalkBackend:
+    def __init__(self, voice: Voice) -> None:
+        self.voice = voice
+        self._lock = threading.Lock()  # the global Open JTalk instance is not re-entrant
+
+    def synthesize(self, text: str) -> bytes:
+        with self._lock:
+            samples, rate = pyopenjtalk.tts(text, speed=self.voice.speed, half_tone=self.voice.half_tone)
+        return _finish(np.asarray(samples) / 32768.0, rate, self.voice)
+
+
+class EspeakBackend:
+    """espeak-ng through pyttsx3; espeak-ng reads kana only, so the text goes through Open JTalk's g2p."""
+
+    def __init__(self, voice: Voice) -> None:
+        import pyttsx3
+
+        self.voice = voice
+        self._engine = pyttsx3.init("espeak")
+        self._engine.setProperty("voice", "ja")
+        self._engine.setProperty("rate", int(175 * voice.speed))
+        self._lock = threading.Lock()
+
+    def synthesize(self, text: str) -> bytes:
+        with self._lock:
+            kana = pyopenjtalk.g2p(text, kana=True)
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "out.wav"
+                self._engine.save_to_file(kana, str(path))
+                self._engine.runAndWait()
+                with wave.open(str(path)) as handle:
+                    rate, raw = handle.getframerate(), handle.readframes(handle.getnframes())
+        return _finish(np.frombuffer(raw, "<i2") / 32768.0, rate, self.voice)
+
+
+class PromptCache:
+    """Rendered prompts in memory and as `<sha256>.slin` files; safe across threads and processes."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._memory: dict[str, bytes] = {}
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> bytes | None:
+        if (pcm := self._memory.get(key)) is not None:
+            return pcm
+        if self.directory is not None and (path := self.directory / f"{key}.slin").is_file():
+            self._memory[key] = pcm = path.read_bytes()
+            return pcm
+        return None
+
+    def put(self, key: str, pcm: bytes) -> None:
+        self._memory[key] = pcm
+        if self.directory is not None:
+            tmp = self.directory / f".{key}.{threading.get_ident()}.tmp"
+            tmp.write_bytes(pcm)
+            tmp.replace(self.directory / f"{key}.slin")
+
+    def __len__(self) -> int:
+        return len(self._memory)
+
+
+class Synthesizer:
+    """The async face: `await render(text)` -> 8 kHz slin; fixed prompts cached."""
+
+    def __init__(self, backend: OpenJTalkBackend | EspeakBackend, cache: PromptCache) -> None:
+        self.backend = backend
+        self.voice = backend.voice
+        self.cache = cache
+
+    def render_sync(self, text: str, *, cache: bool = True) -> bytes:
+        text = text.strip()
+        if not text:
+            raise TtsError("nothing to say: empty text")
+        key = self.voice.key(text)
+        if cache and (pcm := self.cache.get(key)) is not None:
+            return pcm
+        try:
+            pcm = self.backend.synthesize(text)
+        except Exception as exc:  # noqa: BLE001 - the backend's own errors become one typed error
+            raise TtsError(f"{self.voice.backend} could not synthesize the prompt: {exc}") from exc
+        if cache:
+            self.cache.put(key, pcm)
+        return pcm
+
+    async def render(self, text: str, *, cache: bool = True) -> bytes:
+        key = self.voice.key(text.strip())
+        if cache and (pcm := self.cache.get(key)) is not None:
+            return pcm
+        return await asyncio.to_thread(self.render_sync, text, cache=cache)
+
+    async def render_stream(self, text: str, *, cache: bool = True) -> AsyncIterator[bytes]:
+        """Sentence by sentence, so that the first audio of a long uncached prompt comes early."""
+        for sentence in split_sentences(text):
+            yield await self.render(sentence, cache=cache)
+
+    def warm(self, texts: Iterable[str]) -> int:
+        """Render every fixed prompt (and its sentences) into the cache; returns how many were new."""
+        new = 0
+        for text in texts:
+            for piece in {text.strip(), *split_sentences(text)}:
+                if piece and self.cache.get(self.voice.key(piece)) is None:
+                    self.render_sync(piece)
+                    new += 1
+        return new
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def voice_from_settings(settings: Settings) -> Voice:
+    return Voice(backend=settings.tts_backend, speed=settings.tts_speed, volume_dbfs=settings.tts_volume_dbfs)
+
+
+def load_synthesizer(settings: Settings, *, voice: Voice | None = None) -> Synthesizer:
+    voice = voice or voice_from_settings(settings)
+    backend = EspeakBackend(voice) if voice.backend == "espeak" else OpenJTalkBackend(voice)
+    return Synthesizer(backend, PromptCache(settings.prompt_cache_dir))
