@@ -1,0 +1,251 @@
+"""The AudioSocket TCP server: one `CallConnection` per call, handed to a per-call handler.
+
+    async def handler(conn: CallConnection) -> None:
+        playback = conn.sender.play(pcm8k)          # paced 20 ms frames, silence when idle
+        async for message in conn.inbound():        # Audio / Dtmf / Hangup / Error; ends at EOF
+            if isinstance(message, Dtmf):
+                conn.sender.flush()                  # barge-in
+        ...
+        await conn.hangup()                          # the dialplan continues after AudioSocket()
+
+    server = AudioSocketServer(handler, "127.0.0.1", 9092)
+    await server.start()
+
+The connection reads the socket in its own task from the first byte, so Asterisk is never
+blocked by a handler that is busy elsewhere, and caller hang-up (EOF) is seen at once: the
+inbound iterator ends, queued playbacks finish with False and `conn.closed` is set. A handler
+error is logged once with the call id and ends only that call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuid_module
+from typing import AsyncIterator, Awaitable, Callable
+
+from telephony.audiosocket.protocol import (
+    Audio,
+    Decoder,
+    Hangup,
+    Message,
+    ProtocolError,
+    Uuid,
+    encode,
+)
+from telephony.audiosocket.sender import PacedSender
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["CallConnection"], Awaitable[None]]
+READ_SIZE = 4096
+#: Inbound messages kept for a handler that does not keep up (about 10 s of audio); beyond that
+#: the oldest audio is dropped, never DTMF or hangup.
+MAX_INBOUND = 500
+_EOF = object()
+
+
+class CallConnection:
+    """One AudioSocket call: the UUID, inbound messages, and the paced `sender`."""
+
+    def __init__(self, call_uuid: uuid_module.UUID, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, decoder: Decoder, pending: list[Message]) -> None:
+        self.uuid = call_uuid
+        self.call_id = str(call_uuid)[:8]  # for logs
+        self._reader = reader
+        self._writer = writer
+        self._decoder = decoder
+        self._inbound: asyncio.Queue[object] = asyncio.Queue()
+        for message in pending:
+            self._inbound.put_nowait(message)
+        self.sender = PacedSender(writer, call_id=self.call_id)
+        self.closed = asyncio.Event()
+        self.hung_up_by_us = False
+        self.audio_dropped = 0
+        self._sender_task = asyncio.create_task(self.sender.run(), name=f"audiosocket-send-{self.call_id}")
+        self._reader_task = asyncio.create_task(self._read_loop(), name=f"audiosocket-read-{self.call_id}")
+        self.error: ProtocolError | None = None
+
+    @property
+    def peer(self) -> str:
+        address = self._writer.get_extra_info("peername")
+        return f"{address[0]}:{address[1]}" if address else "?"
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                chunk = await self._reader.read(READ_SIZE)
+                if not chunk:
+                    break
+                for message in self._decoder.feed(chunk):
+                    self._put(message)
+        except ProtocolError as exc:
+            self.error = exc
+            log.warning("call %s: bad AudioSocket data from Asterisk: %s", self.call_id, exc)
+        except (ConnectionError, OSError) as exc:
+            log.info("call %s: connection lost: %s", self.call_id, exc)
+        finally:
+            self._inbound.put_nowait(_EOF)
+            self.sender.close()
+            self.closed.set()
+
+    def _put(self, message: Message) -> None:
+        if isinstance(message, Audio) and self._inbound.qsize() >= MAX_INBOUND:
+            self.audio_dropped += 1
+            if self.audio_dropped == 1:
+                log.warning("call %s: handler is not reading; dropping inbound audio", self.call_id)
+            return
+        self._inbound.put_nowait(message)
+
+    async def inbound(self) -> AsyncIterator[Message]:
+        """Messages from Asterisk in order; ends at EOF. Raises `ProtocolError` on bad data."""
+        while True:
+            item = await self._inbound.get()
+            if item is _EOF:
+                self._inbound.put_nowait(_EOF)  # later iterations end at once too
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item  # type: ignore[misc]
+
+    async def hangup(self) -> None:
+        """Send hangup (0x00) and close: Asterisk's AudioSocket() returns and the dialplan goes on."""
+        if self._writer.is_closing():
+            return
+        self.hung_up_by_us = True
+        self.sender.close()
+        await asyncio.gather(self._sender_task, return_exceptions=True)
+        try:
+            self._writer.write(encode(Hangup()))
+            await self._writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        await self._close_transport()
+
+    async def _close_transport(self) -> None:
+        self.sender.close()
+        if not self._writer.is_closing():
+            self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+    async def aclose(self) -> None:
+        """Close without a hangup message (Asterisk treats it the same) and stop both tasks."""
+        await self._close_transport()
+        for task in (self._sender_task, self._reader_task):
+            task.cancel()
+        await asyncio.gather(self._sender_task, self._reader_task, return_exceptions=True)
+        self.closed.set()
+
+
+class AudioSocketServer:
+    """Accepts Asterisk's AudioSocket connections and runs `handler(conn)` for each."""
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 9092, *,
+                 uuid_timeout: float = 5.0, hangup_grace: float = 10.0) -> None:
+        self._handler = handler
+        self.host = host
+        self.port = port
+        self._uuid_timeout = uuid_timeout
+        self._hangup_grace = hangup_grace
+        self._server: asyncio.Server | None = None
+        self._calls: dict[asyncio.Task[None], CallConnection | None] = {}
+        self.calls_total = 0
+        self.handler_errors = 0
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        log.info("AudioSocket server listening on %s:%d", self.host, self.port)
+
+    def stop_accepting(self) -> None:
+        """Stop listening; calls in progress go on."""
+        if self._server is not None:
+            self._server.close()
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no call is active; False if `timeout` passed first."""
+        tasks = list(self._calls)
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+    async def close(self) -> None:
+        """Stop listening and end every call now (their handlers are cancelled)."""
+        self.stop_accepting()
+        tasks = list(self._calls)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls[task] = None
+        try:
+            conn = await self._open(reader, writer)
+            if conn is None:
+                return
+            self._calls[task] = conn
+            self.calls_total += 1
+            await self._run_handler(conn)
+        finally:
+            self._calls.pop(task, None)
+
+    async def _open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> CallConnection | None:
+        """Read up to the UUID message; anything else first is refused."""
+        decoder = Decoder()
+        messages: list[Message] = []
+        try:
+            async with asyncio.timeout(self._uuid_timeout):
+                while not messages:
+                    chunk = await reader.read(READ_SIZE)
+                    if not chunk:
+                        break
+                    messages.extend(decoder.feed(chunk))
+        except (TimeoutError, ProtocolError, ConnectionError, OSError) as exc:
+            log.warning("AudioSocket connection refused: no valid UUID message (%s)", type(exc).__name__)
+            writer.close()
+            return None
+        if not messages or not isinstance(messages[0], Uuid):
+            log.warning("AudioSocket connection refused: first message was not a UUID")
+            writer.close()
+            return None
+        return CallConnection(messages[0].value, reader, writer, decoder, messages[1:])
+
+    async def _run_handler(self, conn: CallConnection) -> None:
+        handler = asyncio.create_task(self._handler(conn), name=f"call-{conn.call_id}")
+        closed = asyncio.create_task(conn.closed.wait())
+        try:
+            await asyncio.wait({handler, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not handler.done():
+                # The caller hung up: the handler sees the end of `inbound()`; give it time to clean up.
+                await asyncio.wait({handler}, timeout=self._hangup_grace)
+            if not handler.done():
+                log.warning("call %s: handler still running %.0f s after hang-up; cancelling",
+                            conn.call_id, self._hangup_grace)
+                handler.cancel()
+            await asyncio.gather(handler, return_exceptions=True)
+            if not handler.cancelled() and handler.exception() is not None:
+                self.handler_errors += 1
+                log.error("call %s: handler failed", conn.call_id, exc_info=handler.exception())
+        except asyncio.CancelledError:
+            handler.cancel()
+            await asyncio.gather(handler, return_exceptions=True)
+            raise
+        finally:
+            closed.cancel()
+            await conn.aclose()
