@@ -9,8 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,43 +18,13 @@ import uvicorn
 from ivr.api.app import create_app
 from ivr.config import Settings
 from ivr.events import EventBus
-from ivr.web.users import UserFile, make_user
+from ivr.web.users import UserFile
 from slots.db import make_engine, make_sessionmaker, upgrade
+from webkit import PASSWORD, TOKENS, FakeAmi, make_users, web_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct-horse-battery"
-TOKENS = {"staff": "staff-token-0123456789", "operator": "operator-token-0123456789",
-          "admin": "admin-token-0123456789", "channel": "channel-token-0123456789"}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@dataclass(frozen=True)
-class QueueState:
-    """The shape of `telephony.ami` QueueState (docs/internal-interfaces.md)."""
-
-    name: str
-    callers: list
-    logged_in: int
-    available: int
-    longest_wait: float
-
-
-@dataclass
-class FakeQueues:
-    states: dict = field(default_factory=dict)
-
-    def snapshot(self) -> dict:
-        return dict(self.states)
-
-
-@dataclass
-class FakeAmi:
-    """Stands in for the AMI client's live queue view; the queue page only reads `queues.snapshot()`."""
-
-    queues: FakeQueues = field(default_factory=FakeQueues)
-    connected: bool = True
 
 
 @dataclass
@@ -73,18 +42,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def web_settings(url: str) -> Settings:
-    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
-    return Settings(db=url, api_tokens=tokens, person_key="test-person-key", session_secret="test-session-secret")
-
-
-def make_users(path: Path) -> UserFile:
-    users = UserFile(path)
-    for role in ("operator", "staff", "admin"):
-        users.add(make_user(f"{role}1", role, PASSWORD))
-    return users
 
 
 @pytest.fixture(scope="session")
@@ -152,12 +109,3 @@ def open_page(browser, live_server):
     yield opener
     for context in contexts:
         context.close()
-
-
-def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
-
-
-def today_in(settings: Settings) -> date:
-    return datetime.now(settings.tz).date()

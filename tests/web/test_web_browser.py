@@ -14,7 +14,7 @@ from slots.batches import BatchSpec
 from slots.calls import record_call
 from slots.db import run_in_transaction
 from slots.person import Person
-from tests.web.conftest import QueueState, shoot, today_in
+from webkit import QueueState, shoot, today_in
 
 pytestmark = pytest.mark.browser
 

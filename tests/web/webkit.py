@@ -1,0 +1,63 @@
+"""Helpers shared by the web tests: the queue view's shape, screenshots, the municipality's today."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from ivr.config import Settings
+from ivr.web.users import UserFile, make_user
+
+PASSWORD = "correct-horse-battery"
+TOKENS = {"staff": "staff-token-0123456789", "operator": "operator-token-0123456789",
+          "admin": "admin-token-0123456789", "channel": "channel-token-0123456789"}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The shape of `telephony.ami` QueueState (docs/internal-interfaces.md)."""
+
+    name: str
+    callers: list
+    logged_in: int
+    available: int
+    longest_wait: float
+
+
+@dataclass
+class FakeQueues:
+    states: dict = field(default_factory=dict)
+
+    def snapshot(self) -> dict:
+        return dict(self.states)
+
+
+@dataclass
+class FakeAmi:
+    """Stands in for the AMI client's live queue view; the queue page only reads `queues.snapshot()`."""
+
+    queues: FakeQueues = field(default_factory=FakeQueues)
+    connected: bool = True
+
+
+def web_settings(url: str) -> Settings:
+    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+    return Settings(db=url, api_tokens=tokens, person_key="test-person-key", session_secret="test-session-secret")
+
+
+def make_users(path: Path) -> UserFile:
+    users = UserFile(path)
+    for role in ("operator", "staff", "admin"):
+        users.add(make_user(f"{role}1", role, PASSWORD))
+    return users
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def today_in(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
