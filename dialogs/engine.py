@@ -418,7 +418,8 @@ def _open_times(name: str, slots: list[dict]) -> str:
     readings = [time_reading(time.fromisoformat(t)) for t in times]
     if len(readings) <= 3:
         return "、".join(readings)
-    return f"{readings[0]}から{readings[-1]}までの{kanji(len(readings))}の時間帯"
+    count = kanji(len(readings)) + ("つ" if len(readings) < 10 else "")
+    return f"{readings[0]}から{readings[-1]}までの{count}の時間帯"
 
 
 def _alternatives(slots: list[dict], wanted_day: object) -> str:

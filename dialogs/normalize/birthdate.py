@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 from dialogs.normalize.eras import BY_NAME, ERA_PATTERN
-from dialogs.normalize.text import clean
+from dialogs.normalize.text import clean, width
 
 _ERA_RE = re.compile(
     rf"(?P<era>{ERA_PATTERN})(?P<year>\d{{1,2}}|元)年(?P<month>\d{{1,2}})月(?P<day>\d{{1,2}})日"
@@ -25,9 +25,10 @@ def _make(year: int, month: int, day: int) -> date | None:
 
 
 def parse_birthdate(text: str, *, today: date) -> date | None:
+    dotted = _ERA_DOT_RE.search(width(text).replace(" ", ""))
     text = clean(text).replace("生まれ", "").replace("の", "")
     value = None
-    if (match := _ERA_RE.search(text)) or (match := _ERA_DOT_RE.search(text)):
+    if (match := _ERA_RE.search(text)) or (match := dotted):
         era = BY_NAME[match.group("era")]
         year = 1 if match.group("year") == "元" else int(match.group("year"))
         if year < 1:

@@ -98,7 +98,10 @@ def parse_date(text: str, *, today: date) -> date | None:
         year = _year_of(match)
         if (match.group("era") or match.group("western")) and year is None:
             return None
-        return _month_day(year, int(match.group("month")), int(match.group("day")), today)
+        value = _month_day(year, int(match.group("month")), int(match.group("day")), today)
+        if value is not None and match.group("era") and not BY_NAME[match.group("era")].contains(value):
+            return None  # 平成40年: that era had ended
+        return value
     if match := _SLASH_RE.search(text):
         year = int(match.group("western")) if match.group("western") else None
         return _month_day(year, int(match.group("month")), int(match.group("day")), today)

@@ -15,8 +15,10 @@ FILLERS = (
 _FILLER_RE = re.compile(
     r"(?:^|(?<=[\s、。,.]))(?:" + "|".join(sorted(map(re.escape, FILLERS), key=len, reverse=True)) + r")(?=[\s、。,.]|$)"
 )
+# Glued to the next word only the unmistakable fillers are cut (あっ in あっています is not one).
 _LEADING_FILLER_RE = re.compile(
-    r"^(?:" + "|".join(sorted(map(re.escape, FILLERS), key=len, reverse=True)) + r")[ー〜]*"
+    r"^(?:" + "|".join(sorted((re.escape(f) for f in FILLERS if len(f) >= 3 or "ー" in f), key=len, reverse=True))
+    + r")[ー〜]*"
 )
 _PUNCT_RE = re.compile(r"[\s、。,.!?！？「」『』・…〜~]+")
 TRAILERS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dialogs.normalize.text import strip_fillers, width
+from dialogs.normalize.text import strip_fillers, to_hiragana, width
 
 _NO = (
     "いいえ", "いえ", "いや", "ううん", "違います", "ちがいます", "違う", "ちがう", "違って", "ちがって",
@@ -20,14 +20,16 @@ _YES = (
     "かまいません", "問題ありません", "予約して", "確定",
 )
 _BARE_AMBIGUOUS = ("結構です", "いいです")  # alone these are as often a refusal
-_MARKERS = sorted([(w, False) for w in _NO] + [(w, True) for w in _YES], key=lambda m: -len(m[0]))
+_MARKERS = sorted(
+    [(to_hiragana(w), False) for w in _NO] + [(to_hiragana(w), True) for w in _YES], key=lambda m: -len(m[0])
+)
 _PUNCT_RE = re.compile(r"[\s、。,.!?！？]+")
 
 
 def parse_yesno(text: str) -> bool | None:
     """True for yes, False for no, None for anything else (never a guess)."""
-    text = _PUNCT_RE.sub("", strip_fillers(width(text)))
-    if text in _BARE_AMBIGUOUS:
+    text = to_hiragana(_PUNCT_RE.sub("", strip_fillers(width(text))))
+    if text in map(to_hiragana, _BARE_AMBIGUOUS):
         return None
     best: tuple[int, bool] | None = None
     for word, polarity in _MARKERS:

@@ -114,6 +114,8 @@ def simulate(settings, file: Path, today: date | None, db_url: str | None) -> No
             continue
         click.echo("あなた> ", nl=False)
         line = sys.stdin.readline()
+        if line and not sys.stdin.isatty():
+            click.echo(line.rstrip("\n"))
         if not line:  # the caller hung up: give the held place back at once
             if hold:
                 run_store(StoreCall("release_hold", {"hold_id": hold[0]}))
