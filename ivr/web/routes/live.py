@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from ivr.web.deps import WebContext, now_utc, render, require, state, web
+from ivr.web.deps import now_utc, render, require, state
 from ivr.web.display import format_seconds
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 COALESCE_SECONDS = 0.1  # events arriving together become one update
-KEEPALIVE_SECONDS = 15.0
-STREAM_MAX_SECONDS = 300.0  # the browser reconnects by itself; bounds shutdown waits
+# A stream ends after a few seconds and the browser reconnects at once (and gets a fresh snapshot),
+# so an open page never holds up a server shutdown for longer than this.
+STREAM_SECONDS = 8.0
+RETRY_MS = 300
 
 
 def call_rows(request: Request) -> list[dict]:
@@ -49,22 +51,22 @@ def live_page(request: Request, session=Depends(require("operator"))):
 
 
 @router.get("/live/stream")
-async def live_stream(request: Request, session=Depends(require("operator")), ctx: WebContext = Depends(web)):
+async def live_stream(request: Request, session=Depends(require("operator"))):
     bus = state(request, "bus")
 
     async def events() -> AsyncIterator[str]:
+        yield f"retry: {RETRY_MS}\n\n"
         yield _message(call_rows(request))
         if bus is None:
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + STREAM_MAX_SECONDS
+        deadline = loop.time() + STREAM_SECONDS
         async with bus.subscribe() as queue:
-            while loop.time() < deadline:
+            while (remaining := deadline - loop.time()) > 0:
                 try:
-                    await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(queue.get(), remaining)
                 except TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
+                    return
                 # let the live projection apply the same events first, then send one update
                 await asyncio.sleep(COALESCE_SECONDS)
                 while not queue.empty():

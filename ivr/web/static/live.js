@@ -59,22 +59,39 @@
     });
   }
 
-  var source = new EventSource("/live/stream");
-  source.addEventListener("calls", function (e) {
-    render(JSON.parse(e.data));
-    status.textContent = "リアルタイム表示中";
-    status.className = "status ok";
-  });
-  source.onerror = function () {
-    status.textContent = "再接続しています…";
-    status.className = "status warn";
-    fetch("/live", { credentials: "same-origin" }).then(function (r) {
-      if (r.status === 401 || r.status === 403) {
-        source.close();
-        status.textContent = "ログインの有効期限が切れました。再度ログインしてください。";
-        status.className = "status bad";
-      }
+  // The server ends each stream after a few seconds and the browser reconnects by itself; only a
+  // reconnection that takes long, or a refused one (session expired), is shown.
+  var lastMessage = performance.now();
+
+  function show(text, cls) {
+    status.textContent = text;
+    status.className = "status " + cls;
+  }
+
+  function connect() {
+    var source = new EventSource("/live/stream");
+    source.addEventListener("calls", function (e) {
+      lastMessage = performance.now();
+      render(JSON.parse(e.data));
+      show("リアルタイム表示中", "ok");
     });
-  };
+    source.onerror = function () {
+      if (source.readyState !== EventSource.CLOSED) return;
+      fetch("/live", { credentials: "same-origin" }).then(function (r) {
+        if (r.status === 401 || r.status === 403) {
+          show("ログインの有効期限が切れました。再度ログインしてください。", "bad");
+        } else {
+          setTimeout(connect, 2000);
+        }
+      }, function () { setTimeout(connect, 2000); });
+    };
+  }
+
+  setInterval(function () {
+    if (performance.now() - lastMessage > 20000 && status.className.indexOf("bad") < 0) {
+      show("再接続しています…", "warn");
+    }
+  }, 2000);
+  connect();
   setInterval(tick, 1000);
 })();
