@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,8 @@ from fastapi.testclient import TestClient
 from apikit import auth, make_settings
 from ivr.api.app import create_app
 from ivr.events import CallEnded, CallStarted, HoldPlaced, StepEntered, TurnFailed, UtteranceRecognized
+from telephony.ami.protocol import AmiMessage
+from telephony.ami.queues import QueueView
 
 
 def eventually(check, timeout=5.0):
@@ -66,33 +67,28 @@ def test_metrics_follow_the_bus_and_the_api(client, bus, released):
     assert "madoguchi_queue_waiting" in answer.text
 
 
-@dataclass
-class QueueState:  # the shape of telephony's `ami.queues.snapshot()` values
-    name: str
-    callers: list = field(default_factory=list)
-    logged_in: int = 0
-    available: int = 0
-    longest_wait: float = 0.0
-
-
 class AmiStandIn:
-    """Only what the API reads from the AMI client: `connected` and `queues.snapshot()`."""
+    """An AMI client as the API sees it: `connected` and telephony's real queue view."""
 
     def __init__(self, connected: bool) -> None:
         self.connected = connected
-        self.queues = self
-
-    def snapshot(self):
-        return {"operators": QueueState("operators", [(1, "090-****-1234", "PJSIP/t-2", 12.5)], 3, 1, 12.5)}
+        self.queues = QueueView(clock=lambda: 1000.0)
+        for headers in (
+            {"Event": "QueueMember", "Queue": "operators", "StateInterface": "PJSIP/op1", "Status": "1"},
+            {"Event": "QueueMember", "Queue": "operators", "StateInterface": "PJSIP/op2", "Status": "2"},
+            {"Event": "QueueCallerJoin", "Queue": "operators", "Channel": "PJSIP/t-2", "Position": "1",
+             "CallerIDNum": "09012341234", "Wait": "12"},
+        ):
+            self.queues.apply(AmiMessage(tuple(headers.items())))
 
 
 def test_queues_come_from_the_ami_view(settings, clock):
     app = create_app(settings, clock=clock, ami=AmiStandIn(connected=True))
     with TestClient(app) as client:
         [queue] = client.get("/api/v1/queues", headers=auth("staff")).json()["items"]
-        assert queue == {"name": "operators", "logged_in": 3, "available": 1, "longest_wait": 12.5,
-                         "callers": [{"position": 1, "caller": "090-****-1234", "channel": "PJSIP/t-2",
-                                      "wait_seconds": 12.5}]}
+        assert queue == {"name": "operators", "logged_in": 2, "available": 1, "longest_wait": 12.0,
+                         "callers": [{"position": 1, "caller": "*******1234", "channel": "PJSIP/t-2",
+                                      "wait_seconds": 12.0}]}
         assert 'madoguchi_queue_waiting{queue="operators"} 1.0' in client.get("/metrics").text
         assert client.get("/healthz").json()["ami"] == "ok"
 

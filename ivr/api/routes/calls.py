@@ -20,11 +20,31 @@ def call_out(call: LiveCall, now, zone) -> CallOut:
     )
 
 
+def mask_number(number: str) -> str:
+    """A phone number with every digit but the last four hidden: `090-1234-5678` -> `***-****-5678`."""
+    digits = sum(ch.isdigit() for ch in number)
+    seen, out = 0, []
+    for ch in number:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > digits - 4 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _caller(entry) -> QueueCallerOut:
+    """One waiting caller: telephony's `QueueCaller`, or a (position, caller, channel, wait) tuple."""
+    if not hasattr(entry, "position"):
+        position, caller, channel, wait = entry
+    else:
+        position, caller, channel, wait = entry.position, entry.caller, entry.channel, entry.wait_seconds
+    return QueueCallerOut(position=int(position), caller=mask_number(str(caller)), channel=str(channel),
+                          wait_seconds=round(float(wait), 1))
+
+
 def queue_out(name: str, state) -> QueueOut:
-    callers = [
-        QueueCallerOut(position=int(p), caller=str(c), channel=str(ch), wait_seconds=float(w))
-        for p, c, ch, w in state.callers
-    ]
+    callers = [_caller(entry) for entry in state.callers]
     return QueueOut(name=name, callers=callers, logged_in=int(state.logged_in),
                     available=int(state.available), longest_wait=float(state.longest_wait))
 
