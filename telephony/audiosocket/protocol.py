@@ -28,6 +28,8 @@ MAX_PAYLOAD = 0xFFFF
 #: a few hundred ms is plenty of slack and keeps a broken peer from making us buffer 64 KiB frames.
 DEFAULT_MAX_AUDIO = 8000
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+#: Largest payload each kind may announce (audio: the decoder's `max_audio`).
+_LIMITS = {KIND_HANGUP: 0, KIND_UUID: 16, KIND_DTMF: 1, KIND_AUDIO: MAX_PAYLOAD, KIND_ERROR: 16}
 
 
 class ProtocolError(ValueError):
@@ -136,7 +138,10 @@ class Decoder:
         self._buffer += chunk
         while len(self._buffer) >= HEADER.size:
             kind, length = HEADER.unpack_from(self._buffer)
-            limit = self._max_audio if kind == KIND_AUDIO else 16
+            if kind not in _LIMITS:
+                self._broken = ProtocolError(f"unknown message kind 0x{kind:02x}")
+                raise self._broken
+            limit = self._max_audio if kind == KIND_AUDIO else _LIMITS[kind]
             if length > limit:
                 self._broken = ProtocolError(f"message kind 0x{kind:02x} announces {length} bytes (limit {limit})")
                 raise self._broken

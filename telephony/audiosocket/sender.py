@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from telephony.audiosocket.protocol import Audio, encode
 
@@ -70,11 +70,13 @@ class PacedSender:
         writer: Writer,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         frame_seconds: float = FRAME_SECONDS,
         call_id: str = "-",
     ) -> None:
         self._writer = writer
         self._clock = clock
+        self._sleep = sleep
         self._frame_seconds = frame_seconds
         self._queue: deque[tuple[bytes, Playback]] = deque()
         self._closed = False
@@ -132,7 +134,8 @@ class PacedSender:
                 if delay < -MAX_BACKLOG_SECONDS:
                     self.reanchors += 1
                     log.debug("call %s: sender %.0f ms behind; re-anchoring", self._call_id, -delay * 1000)
-                    anchor, tick, delay = self._clock(), 0, 0.0
-                await asyncio.sleep(max(0.0, delay))
+                    anchor = self._clock() - (tick - 1) * self._frame_seconds  # next frame in 20 ms
+                    delay = self._frame_seconds
+                await self._sleep(max(0.0, delay))
         finally:
             self.close()

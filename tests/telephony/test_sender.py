@@ -1,0 +1,130 @@
+"""The paced sender: whole frames in single writes, silence when idle, flush, absolute schedule."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telephony.audiosocket.protocol import Audio, Decoder
+from telephony.audiosocket.sender import FRAME_BYTES, SILENCE_FRAME, PacedSender, split_frames
+
+
+class FakeWriter:
+    def __init__(self, clock=None) -> None:
+        self.writes: list[bytes] = []
+        self.times: list[float] = []
+        self.closing = False
+        self._clock = clock
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        if self._clock:
+            self.times.append(self._clock())
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class VirtualTime:
+    """A clock the fake sleep advances, by the asked delay plus a scripted lateness."""
+
+    def __init__(self, lateness) -> None:
+        self.now = 1000.0
+        self._lateness = iter(lateness)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += delay + next(self._lateness, 0.0)
+        await asyncio.sleep(0)
+
+
+def pcm(frames: float, value: int = 1) -> bytes:
+    return value.to_bytes(2, "little", signed=True) * int(frames * FRAME_BYTES // 2)
+
+
+def test_split_frames_pads_the_last_frame_and_encodes_each_whole():
+    frames = split_frames(pcm(2.5))
+    assert len(frames) == 3 and all(len(f) == 3 + FRAME_BYTES for f in frames)
+    assert Decoder().feed_all(frames[2])[0] == Audio(pcm(0.5) + bytes(FRAME_BYTES // 2))
+
+
+def test_plays_queued_audio_then_silence_one_whole_message_per_write():
+    async def scenario():
+        writer = FakeWriter()
+        sender = PacedSender(writer, frame_seconds=0.001)
+        task = asyncio.create_task(sender.run())
+        first = sender.play(pcm(3, 7))
+        second = sender.play(pcm(2, 9))
+        assert sender.busy
+        assert await first.done() and await second.done()
+        await asyncio.sleep(0.02)
+        sender.close()
+        await task
+        return writer.writes
+
+    writes = asyncio.run(scenario())
+    decoded = [Decoder().feed_all(w) for w in writes]
+    assert all(len(d) == 1 and len(d[0].pcm) == FRAME_BYTES for d in decoded)  # single writes, whole frames
+    values = [d[0].pcm[:2] for d in decoded]
+    speech = [v for v in values if v != b"\0\0"]
+    assert speech == [b"\x07\0"] * 3 + [b"\x09\0"] * 2
+    assert writes[-1] == SILENCE_FRAME  # idle: silence keeps Asterisk's 2 s timeout away
+
+
+def test_flush_drops_queued_audio_and_reports_it():
+    async def scenario():
+        writer = FakeWriter()
+        sender = PacedSender(writer, frame_seconds=0.005)
+        task = asyncio.create_task(sender.run())
+        long = sender.play(pcm(400, 5))
+        await asyncio.sleep(0.03)
+        dropped = sender.flush()
+        assert not sender.busy
+        played = await long.done()
+        await asyncio.sleep(0.03)
+        sender.close()
+        await task
+        return played, dropped, long, writer.writes
+
+    played, dropped, playback, writes = asyncio.run(scenario())
+    assert played is False and dropped > 300 and playback.frames_sent + dropped == 400
+    assert sum(1 for w in writes if w != SILENCE_FRAME) == playback.frames_sent
+
+
+def test_schedule_is_absolute_so_jitter_does_not_accumulate():
+    lateness = [0.004, 0.0, 0.007, 0.0, 0.001] * 40
+    vt = VirtualTime(lateness)
+
+    async def scenario():
+        writer = FakeWriter(vt.clock)
+        sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
+        task = asyncio.create_task(sender.run())
+        while len(writer.writes) < 200:
+            await asyncio.sleep(0)
+        sender.close()
+        await task
+        return writer.times
+
+    times = asyncio.run(scenario())
+    drift = [t - (times[0] + i * 0.020) for i, t in enumerate(times[:200])]
+    assert max(drift) <= 0.0071 and min(drift) >= 0  # each frame only as late as its own wake-up
+
+
+def test_far_behind_re_anchors_instead_of_bursting():
+    vt = VirtualTime([0.0] * 5 + [0.5] + [0.0] * 20)
+
+    async def scenario():
+        writer = FakeWriter(vt.clock)
+        sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
+        task = asyncio.create_task(sender.run())
+        while len(writer.writes) < 20:
+            await asyncio.sleep(0)
+        sender.close()
+        await task
+        return writer.times, sender.reanchors
+
+    times, reanchors = asyncio.run(scenario())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert reanchors == 1
+    assert min(gaps) >= 0.0199  # never two frames at once after the stall
