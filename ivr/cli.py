@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ivr.commands.slots",
     "ivr.commands.bookings",
     "ivr.commands.serve",
+    "ivr.commands.webusers",
 )
 
 

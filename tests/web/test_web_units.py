@@ -163,3 +163,19 @@ def test_handover_summary_is_found_by_channel():
     assert handovers.for_channel("PJSIP/t-1", NOW + timedelta(hours=3)) is None
     assert handovers.for_channel("PJSIP/t-2", NOW) is None
     assert [h.call_id for h in handovers.recent(NOW)] == ["c1"]
+
+
+def test_cli_manages_the_users_file(tmp_path):
+    from click.testing import CliRunner
+
+    from ivr.cli import cli
+
+    path = str(tmp_path / "users.json")
+    runner = CliRunner()
+    added = runner.invoke(cli, ["web-users", "add", "--file", path, "--role", "admin", "kato", "--password", "long-password-1"])
+    assert added.exit_code == 0, added.output
+    short = runner.invoke(cli, ["web-users", "add", "--file", path, "--role", "staff", "ito", "--password", "short"])
+    assert short.exit_code != 0 and "10文字以上" in short.output
+    assert runner.invoke(cli, ["web-users", "list", "--file", path]).output == "kato\tadmin\n"
+    assert runner.invoke(cli, ["web-users", "remove", "--file", path, "kato"]).exit_code == 0
+    assert UserFile(tmp_path / "users.json").load() == {}
