@@ -26,6 +26,7 @@ from ivr.events import EventBus
 logger = logging.getLogger(__name__)
 
 FRAME_BYTES = 320  # 20 ms of 16-bit 8 kHz mono
+HASH_GRACE = 2.0  # seconds after a complete digit string in which a `#` is ignored
 APOLOGY_TRANSFER = "申し訳ございません。ただいま自動応答で不具合が発生しました。担当者におつなぎしますので、そのままお待ちください。"
 APOLOGY_GOODBYE = "申し訳ございません。ただいま自動応答で不具合が発生しました。恐れ入りますが、時間をおいておかけ直しください。お電話ありがとうございました。"
 
@@ -126,6 +127,7 @@ class CallSession:
         self._preroll: deque[bytes] = deque(maxlen=deps.timing.preroll_frames)
         self._endpointer: Any | None = None  # set when a barge-in already started an utterance
         self._rendering: dict[int, asyncio.Task[bytes]] = {}
+        self._swallow_hash_until = 0.0
         self._barged = False
         self._gone = False
         self._engine: Engine | None = None
@@ -226,6 +228,9 @@ class CallSession:
         if isinstance(item, _Gone):
             self._gone = True
             raise CallerGone
+        if isinstance(item, _Key) and item.digit == "#" and time.monotonic() < self._swallow_hash_until:
+            self._swallow_hash_until = 0.0
+            return await self._next(timeout)
         return item
 
     # -- actions ----------------------------------------------------------------------------
@@ -385,6 +390,8 @@ class CallSession:
                 collected += key
                 if max_digits and len(collected) >= max_digits:
                     self._keys.clear()
+                    # a `#` pressed out of habit after a complete number is not the next answer
+                    self._swallow_hash_until = time.monotonic() + HASH_GRACE
                     return Digits(collected)
             item = await self._next(self.deps.timing.digit_timeout)
             if item is None:

@@ -321,7 +321,7 @@ class _Call:
         deadline = self.loop.time() + self.sim.config.queue_timeout
         while self.loop.time() < deadline and not self.closed:
             state = self.sim.ami.queues.snapshot().get(queue)
-            if state is not None and any(channel == entry[2] for entry in state.callers):
+            if state is not None and any(channel == entry.channel for entry in state.callers):
                 self.result.queue = queue
                 self.line(self.now(), "caller", f"[waiting in queue {queue}]")
                 return

@@ -1,0 +1,153 @@
+"""End-to-end calls: the real IVR runtime and a simulated caller, through the real Asterisk.
+
+One event loop in a background thread hosts both the IVR (`IvrRuntime`: AudioSocket server, AMI
+client, Whisper, Open JTalk, the vaccine script, the store on SQLite) and the caller simulator, which
+originates each call through Asterisk's `test-caller` context. Tests are synchronous and talk to
+the loop with `stack.run(coro)`. Each test books on its own day, so tests never share slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.config import Settings
+from ivr.events import EventBus
+from ivr.runtime import IvrRuntime
+from ivr.simulator.caller import CallerSimulator, CallResult, SimulatorConfig
+from ivr.simulator.scenario import parse_scenario
+from ivr.simulator.transcript import format_result
+from ivr.speech.tts import Voice, load_synthesizer
+from slots import store
+from slots.batches import BatchSpec
+from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
+from slots.person import Person
+from tests.fixtures.asterisk import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PERSON_KEY = "e2e-person-key"
+TZ = "Asia/Tokyo"
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    runtime: IvrRuntime
+    sim: CallerSimulator
+    sessionmaker: Any
+    bus: EventBus
+    records: Path
+
+    def run(self, coro: Any, timeout: float = 400) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, scenario: dict, *, name: str) -> CallResult:
+        result = self.run(self.sim.call(parse_scenario({"name": name, **scenario}), record=self.records / f"{name}.wav"))
+        print(format_result(result))  # shown by pytest when the test fails
+        return result
+
+    def calls(self, scenarios: list[tuple[str, dict]]) -> list[CallResult]:
+        async def both() -> list[CallResult]:
+            return list(await asyncio.gather(*(
+                self.sim.call(parse_scenario({"name": n, **s}), record=self.records / f"{n}.wav") for n, s in scenarios)))
+
+        results = self.run(both())
+        for result in results:
+            print(format_result(result))
+        return results
+
+    def tx(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        return run_in_transaction(self.sessionmaker, fn, *args, **kw)
+
+    def today(self) -> date:
+        return datetime.now(self.settings.tz).date()
+
+    def slots(self, day: date, times: tuple[str, ...], *, every: int = 30, capacity: int = 1) -> list:
+        spec = BatchSpec(service="vaccine", site="市民会館", date_from=day, date_to=day, times=times,
+                         every_minutes=every, capacity=capacity, timezone=TZ)
+        self.tx(store.release_batch, spec, actor="e2e", now=datetime.now(UTC))
+        start = datetime.combine(day, datetime.min.time(), self.settings.tz).astimezone(UTC)
+        return self.tx(store.list_slots, "vaccine", start, start + timedelta(days=1), now=datetime.now(UTC))
+
+    def person(self, ticket: str, birthdate: date) -> Person:
+        return Person.from_ticket(PERSON_KEY.encode(), ticket, birthdate)
+
+    def day_view(self, day: date) -> list:
+        start = datetime.combine(day, datetime.min.time(), self.settings.tz).astimezone(UTC)
+        return self.tx(store.list_slots, "vaccine", start, start + timedelta(days=1), now=datetime.now(UTC))
+
+    def events(self, call_id_prefix: str = "") -> list:
+        return self.bus.recent()
+
+
+def spoken_date(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def keyed_date(day: date) -> str:
+    return f"{day.month:02d}{day.day:02d}#"
+
+
+@pytest.fixture(scope="session")
+def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{base / 'madoguchi.db'}"
+    upgrade(url)
+    settings = Settings(
+        db=url, audiosocket=f"127.0.0.1:{free_port()}", ami=f"{asterisk.ami_host}:{asterisk.ami_port}",
+        ami_user=asterisk.ami_user, ami_secret=asterisk.ami_secret, person_key=PERSON_KEY, timezone=TZ,
+        models_dir=ROOT / "asr_models", prompt_cache_dir=base / "prompts",
+        dialog_script=ROOT / "dialogs" / "scripts" / "vaccine.yaml", asr_backend="whisper",
+    )
+    engine = make_engine(url)
+    sessionmaker = make_sessionmaker(engine)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="e2e-loop", daemon=True)
+    thread.start()
+    bus = EventBus()
+
+    async def start() -> tuple[IvrRuntime, CallerSimulator, Any]:
+        bus.bind(asyncio.get_running_loop())
+        runtime = IvrRuntime(settings, sessionmaker=sessionmaker, bus=bus)
+        await runtime.start()
+        ami = asterisk.client()
+        await ami.start()
+        assert await ami.wait_connected(timeout=15), "simulator AMI login"
+        await asterisk.point_audiosocket(ami, "127.0.0.1", runtime.server.port)
+
+        def voice(v):  # the caller: Open JTalk with another speed and pitch than the IVR's voice
+            return load_synthesizer(settings, voice=Voice(speed=v.speed, half_tone=v.half_tone, volume_dbfs=v.level_dbfs))
+
+        sim = CallerSimulator(ami, voice, recognizer=runtime.recognizer, config=SimulatorConfig())
+        await sim.start()
+        return runtime, sim, ami
+
+    runtime, sim, ami = asyncio.run_coroutine_threadsafe(start(), loop).result(300)
+    stack = Stack(settings, loop, runtime, sim, sessionmaker, bus, base / "calls")
+    try:
+        yield stack
+    finally:
+        async def stop() -> None:
+            await sim.close()
+            await ami.close()
+            await runtime.stop(grace=5)
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        engine.dispose()
+
+
+@pytest.fixture
+def ticket() -> str:
+    """A fresh 10-digit ticket number per test (digits only, never all the same)."""
+    return "1" + str(uuid.uuid4().int)[:9]
