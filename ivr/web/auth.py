@@ -107,3 +107,27 @@ class Authenticator:
 def check_csrf(session: WebSession, submitted: str | None) -> None:
     if not submitted or not hmac.compare_digest(session.csrf, submitted):
         raise AuthError(403, "フォームの有効期限が切れました。ページを読み込み直してから、もう一度お試しください。")
+
+
+class LoginThrottle:
+    """Refuses logins for a key (client address) after too many failures within a window."""
+
+    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=10)) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, list[datetime]] = {}
+
+    def blocked(self, key: str, *, now: datetime) -> bool:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+        self._failures[key] = recent
+        if not recent:
+            self._failures.pop(key, None)
+        return len(recent) >= self.max_failures
+
+    def failed(self, key: str, *, now: datetime) -> None:
+        self._failures.setdefault(key, []).append(now)
+        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
+            self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)

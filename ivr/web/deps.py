@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
 from ivr.config import Settings
-from ivr.web.auth import COOKIE, Authenticator, AuthError, SessionCodec, WebSession, check_csrf
+from ivr.web.auth import COOKIE, Authenticator, AuthError, LoginThrottle, SessionCodec, WebSession, check_csrf
 from ivr.web.handovers import Handovers
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -34,6 +34,7 @@ class WebContext:
     codec: SessionCodec
     auth: Authenticator
     handovers: Handovers = field(default_factory=Handovers)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     secure_cookies: bool = False
     test_hooks: bool = False
 

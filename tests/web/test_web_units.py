@@ -179,3 +179,18 @@ def test_cli_manages_the_users_file(tmp_path):
     assert runner.invoke(cli, ["web-users", "list", "--file", path]).output == "kato\tadmin\n"
     assert runner.invoke(cli, ["web-users", "remove", "--file", path, "kato"]).exit_code == 0
     assert UserFile(tmp_path / "users.json").load() == {}
+
+
+def test_login_throttle_blocks_after_repeated_failures():
+    from ivr.web.auth import LoginThrottle
+
+    throttle = LoginThrottle(max_failures=3, window=timedelta(minutes=10))
+    for i in range(3):
+        assert not throttle.blocked("10.0.0.1", now=NOW)
+        throttle.failed("10.0.0.1", now=NOW + timedelta(seconds=i))
+    assert throttle.blocked("10.0.0.1", now=NOW + timedelta(minutes=1))
+    assert not throttle.blocked("10.0.0.2", now=NOW + timedelta(minutes=1))
+    assert not throttle.blocked("10.0.0.1", now=NOW + timedelta(minutes=11))
+    throttle.failed("10.0.0.1", now=NOW)
+    throttle.succeeded("10.0.0.1")
+    assert not throttle.blocked("10.0.0.1", now=NOW)

@@ -38,6 +38,11 @@ async def post_login(request: Request, ctx: WebContext = Depends(web)):
     submitted = str(form.get("login_csrf", ""))
     if not expected or not hmac.compare_digest(expected, submitted):
         return login_page(request, ctx, error="画面の有効期限が切れました。もう一度ログインしてください。", status_code=403)
+    client = request.client.host if request.client else "unknown"
+    if ctx.throttle.blocked(client, now=now_utc()):
+        logger.warning("web login refused: too many failures from one address")
+        return login_page(request, ctx, error="ログインの失敗が続いたため、しばらく受け付けません。10分ほど待ってからお試しください。",
+                          status_code=429)
     token = str(form.get("token", "")).strip()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
@@ -48,8 +53,10 @@ async def post_login(request: Request, ctx: WebContext = Depends(web)):
     else:
         return login_page(request, ctx, error="ユーザー名とパスワード、またはトークンを入力してください。", status_code=422)
     if who is None:
+        ctx.throttle.failed(client, now=now_utc())
         logger.info("web login failed")
         return login_page(request, ctx, error="ログインできませんでした。入力内容をご確認ください。", status_code=401)
+    ctx.throttle.succeeded(client)
     cookie, session = ctx.codec.issue(*who, now=now_utc())
     logger.info("web login with role %s", session.role)
     response = RedirectResponse("/live" if session.role != "admin" else "/admin", status_code=303)
