@@ -137,3 +137,26 @@ def test_pages_send_security_headers(app):
         assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
         assert "samesite=strict" in page.headers["set-cookie"].lower()
         assert client.get("/static/vendor/chart.umd.min.js").text.startswith("/*!\n * Chart.js v4")
+
+
+def test_staff_moves_a_booking_to_another_slot(app):
+    sessionmaker = app.state.sessionmaker
+    day = datetime.now(app.state.settings.tz).date() + timedelta(days=3)
+    now = datetime.now(UTC)
+    run_in_transaction(sessionmaker, store.release_batch, BatchSpec("健診", "東館", day, day, ("09:00-10:00",), 30, 1),
+                       actor="test", now=now)
+    start = datetime.combine(day, datetime.min.time(), app.state.settings.tz)
+    first, second = run_in_transaction(sessionmaker, store.list_slots, "健診", start, start + timedelta(days=1), now=now)
+    person = Person.from_ticket(app.state.settings.person_key_bytes(), "5555500000", date(1950, 5, 5))
+    booking = run_in_transaction(sessionmaker, store.book, first.id, person, channel="phone", now=now)
+    with TestClient(app) as client:
+        csrf = login(client, "staff")
+        found = client.post("/bookings/search", data={"csrf": csrf, "code": booking.code})
+        assert f'<option value="{second.id}">' in found.text
+        assert client.post("/bookings/move", data={"csrf": csrf, "code": booking.code, "slot_id": ""}).status_code == 422
+        moved = client.post("/bookings/move", data={"csrf": csrf, "code": booking.code, "slot_id": str(second.id)})
+        assert moved.status_code == 200 and "予約を変更しました" in moved.text
+    after = run_in_transaction(sessionmaker, store.get_booking, booking.code)
+    assert after.slot_id == second.id
+    slots_now = run_in_transaction(sessionmaker, store.list_slots, "健診", start, start + timedelta(days=1), now=now)
+    assert [(s.booked, s.available) for s in slots_now] == [(0, 1), (1, 0)]
