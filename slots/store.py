@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,8 @@ from slots.errors import (
     SlotClosed,
     SlotFull,
 )
-from slots.models import AuditEntry, Batch, Booking, Hold, Slot
+from slots import sql
+from slots.models import Batch, Booking, Slot
 from slots.person import Person
 from slots.timeutil import from_db, to_db
 from slots.views import BatchResult, BookingView, HoldView, SlotView
@@ -58,15 +59,21 @@ CODE_ATTEMPTS = 20
 
 # --- helpers -------------------------------------------------------------------------------------
 
+def _run(session: Session, statement, params: dict):
+    """A prebuilt Core statement on the session's connection (in its transaction), minus ORM overhead."""
+    return session.connection().execute(statement, params)
+
+
 def _audit(session: Session, now: datetime, actor: str, action: str, *, slot_id=None, hold_id=None,
            booking_id=None, detail=None) -> None:
-    session.execute(insert(AuditEntry).values(
-        at=now, actor=actor, action=action, slot_id=slot_id, hold_id=hold_id, booking_id=booking_id,
-        detail=detail,
-    ))
+    _run(session, sql.INSERT_AUDIT, {
+        "at": now, "actor": actor, "action": action, "slot_id": slot_id, "hold_id": hold_id,
+        "booking_id": booking_id, "detail": detail,
+    })
 
 
-def _slot_view(slot: Slot) -> SlotView:
+def _slot_view(slot) -> SlotView:
+    """A view of a slot row (Core row or ORM object: the same attribute names)."""
     return SlotView(
         id=slot.id, service=slot.service, site=slot.site, start=from_db(slot.start_at),
         end=from_db(slot.end_at), capacity=slot.capacity, booked=slot.booked, held=slot.held,
@@ -75,7 +82,7 @@ def _slot_view(slot: Slot) -> SlotView:
     )
 
 
-def _booking_view(booking: Booking, slot: Slot) -> BookingView:
+def _booking_view(booking, slot) -> BookingView:
     return BookingView(
         code=booking.code, status=booking.status, service=booking.service, site=slot.site,
         slot_id=slot.id, start=from_db(slot.start_at), end=from_db(slot.end_at),
@@ -84,16 +91,12 @@ def _booking_view(booking: Booking, slot: Slot) -> BookingView:
     )
 
 
-def _fresh_slot(session: Session, slot_id: int) -> Slot | None:
-    return session.execute(
-        select(Slot).where(Slot.id == slot_id).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+def _fresh_slot(session: Session, slot_id: int):
+    return _run(session, sql.SELECT_SLOT, {"p_slot": slot_id}).first()
 
 
-def _fresh_booking(session: Session, code: str) -> Booking | None:
-    return session.execute(
-        select(Booking).where(Booking.code == str(code)).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+def _fresh_booking(session: Session, code: str):
+    return _run(session, sql.SELECT_BOOKING, {"p_code": str(code)}).first()
 
 
 def _open_condition(now: datetime):
@@ -107,22 +110,11 @@ def _open_condition(now: datetime):
 
 def _take(session: Session, slot_id: int, now: datetime, column: str) -> bool:
     """Conditionally add one to `booked` or `held`; True if a place was free."""
-    counter = getattr(Slot, column)
-    result = session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.booked + Slot.held < Slot.capacity, _open_condition(now))
-        .values({column: counter + 1})
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    return _run(session, sql.TAKE[column], {"p_slot": slot_id, "now": now}).rowcount == 1
 
 
 def _give_back(session: Session, slot_id: int, column: str, count: int = 1) -> None:
-    counter = getattr(Slot, column)
-    result = session.execute(
-        update(Slot).where(Slot.id == slot_id, counter >= count).values({column: counter - count})
-        .execution_options(synchronize_session=False)
-    )
+    result = _run(session, sql.GIVE_BACK[column], {"p_slot": slot_id, "p_n": count})
     if result.rowcount != 1:  # the counters no longer match the rows: never silently continue
         raise RuntimeError(f"slot {slot_id}: {column} counter would go negative")
 
@@ -158,19 +150,16 @@ def _check_channel(channel: str) -> str:
 def expire_holds(session: Session, *, now: datetime, slot_ids: Iterable[int] | None = None) -> int:
     """Mark live holds past their expiry `expired` and give their places back; returns how many."""
     at = to_db(now, "now")
-    condition = [Hold.state == "live", Hold.expires_at <= at]
-    if slot_ids is not None:
-        ids = list(slot_ids)
-        if not ids:
-            return 0
-        condition.append(Hold.slot_id.in_(ids))
-    # Cheap read first: most calls find nothing to sweep and take no row lock at all.
-    if session.execute(select(Hold.id).where(*condition).limit(1)).first() is None:
-        return 0
-    rows = session.execute(
-        update(Hold).where(*condition).values(state="expired", ended_at=at)
-        .returning(Hold.id, Hold.slot_id).execution_options(synchronize_session=False)
-    ).all()
+    if slot_ids is None:
+        probe, sweep, batches = sql.ANY_EXPIRED, sql.EXPIRE, [{"now": at}]
+    else:
+        probe, sweep = sql.ANY_EXPIRED_ON_SLOT, sql.EXPIRE_ON_SLOT
+        batches = [{"now": at, "p_slot": slot_id} for slot_id in sorted(set(slot_ids))]
+    rows: list = []
+    for params in batches:
+        # Cheap read first: most calls find nothing to sweep and take no row lock at all.
+        if session.execute(probe, params).first() is not None:
+            rows.extend(session.execute(sweep, params).all())
     per_slot = Counter(slot_id for _, slot_id in rows)
     for slot_id in sorted(per_slot):
         _give_back(session, slot_id, "held", per_slot[slot_id])
@@ -291,19 +280,17 @@ def hold(session: Session, slot_id: int, *, ttl_seconds: int, channel: str, call
     if not _take(session, slot_id, at, "held"):
         _refuse(session, slot_id, at, alternatives=alternatives)
     expires_at = at + timedelta(seconds=ttl_seconds)
-    hold_id = session.execute(insert(Hold).values(
-        slot_id=slot_id, created_at=at, expires_at=expires_at, state="live", channel=channel, call_id=call_id,
-    ).returning(Hold.id)).scalar_one()
+    hold_id = _run(session, sql.INSERT_HOLD, {
+        "slot_id": slot_id, "created_at": at, "expires_at": expires_at, "state": "live", "channel": channel,
+        "call_id": call_id, "ended_at": None,
+    }).scalar_one()
     _audit(session, at, channel, "hold", slot_id=slot_id, hold_id=hold_id, detail={"ttl_seconds": ttl_seconds})
     return HoldView(id=hold_id, slot_id=slot_id, expires_at=from_db(expires_at))
 
 
 def _end_hold(session: Session, hold_id: int, state: str, at: datetime) -> int | None:
     """Move a live hold to `state`; returns its slot id if this call did it (exactly once)."""
-    row = session.execute(
-        update(Hold).where(Hold.id == hold_id, Hold.state == "live").values(state=state, ended_at=at)
-        .returning(Hold.slot_id).execution_options(synchronize_session=False)
-    ).first()
+    row = _run(session, sql.END_HOLD, {"p_hold": hold_id, "p_state": state, "now": at}).first()
     return None if row is None else row[0]
 
 
@@ -323,28 +310,33 @@ def _check_not_booked(session: Session, person: Person, service: str) -> None:
         raise AlreadyBooked(f"the person already has an active {service} booking")
 
 
-def _insert_booking(session: Session, slot: Slot, person: Person, channel: str, at: datetime,
-                    hold_id: int | None) -> Booking:
+def _insert_booking(session: Session, slot, person: Person, channel: str, at: datetime,
+                    hold_id: int | None) -> BookingView:
     taken = set()
     for _ in range(CODE_ATTEMPTS):
         code = new_code()
-        if code not in taken and session.execute(select(Booking.id).where(Booking.code == code)).first() is None:
+        if code not in taken and _run(session, sql.CODE_TAKEN, {"p_code": code}).first() is None:
             break
         taken.add(code)
     else:  # pragma: no cover - 20 collisions in 90 million codes
         raise RuntimeError("could not draw a free booking code")
     try:
-        booking_id = session.execute(insert(Booking).values(
-            code=code, slot_id=slot.id, service=slot.service, status="confirmed", person_key=person.key_hash,
-            person_check=person.check_hash, person_masked=person.masked, channel=channel, hold_id=hold_id,
-            created_at=at,
-        ).returning(Booking.id)).scalar_one()
+        row = {
+            "code": code, "slot_id": slot.id, "service": slot.service, "status": "confirmed",
+            "person_key": person.key_hash, "person_check": person.check_hash, "person_masked": person.masked,
+            "channel": channel, "hold_id": hold_id, "created_at": at, "cancelled_at": None,
+        }
+        booking_id = _run(session, sql.INSERT_BOOKING, row).scalar_one()
     except IntegrityError as error:
         if "person_key" in str(error.orig) or "uq_bookings_active_person" in str(error.orig):
             raise AlreadyBooked(f"the person already has an active {slot.service} booking") from None
         raise
     _audit(session, at, channel, "book", slot_id=slot.id, hold_id=hold_id, booking_id=booking_id)
-    return session.get(Booking, booking_id)
+    return BookingView(
+        code=code, status="confirmed", service=slot.service, site=slot.site, slot_id=slot.id,
+        start=from_db(slot.start_at), end=from_db(slot.end_at), channel=channel, created_at=from_db(at),
+        person_masked=person.masked,
+    )
 
 
 def book(session: Session, slot_id: int, person: Person, *, channel: str, now: datetime,
@@ -359,8 +351,7 @@ def book(session: Session, slot_id: int, person: Person, *, channel: str, now: d
     expire_holds(session, now=now, slot_ids=[slot_id])
     if not _take(session, slot_id, at, "booked"):
         _refuse(session, slot_id, at, alternatives=alternatives)
-    booking = _insert_booking(session, slot, person, channel, at, None)
-    return _booking_view(booking, _fresh_slot(session, slot_id))
+    return _insert_booking(session, slot, person, channel, at, None)
 
 
 def confirm(session: Session, hold_id: int, person: Person, *, channel: str, now: datetime) -> BookingView:
@@ -368,28 +359,20 @@ def confirm(session: Session, hold_id: int, person: Person, *, channel: str, now
     place, the place is re-taken; otherwise HoldExpired. A released or used hold is HoldExpired."""
     _check_channel(channel)
     at = to_db(now, "now")
-    held = session.execute(select(Hold).where(Hold.id == hold_id).execution_options(populate_existing=True)).scalar_one_or_none()
+    held = _run(session, sql.SELECT_HOLD, {"p_hold": hold_id}).first()
     if held is None:
         raise NotFound(f"no hold {hold_id}")
     slot = _fresh_slot(session, held.slot_id)
     _check_not_booked(session, person, slot.service)
     if held.expires_at > at and _end_hold(session, hold_id, "consumed", at) is not None:
-        result = session.execute(
-            update(Slot).where(Slot.id == slot.id, Slot.held >= 1)
-            .values(held=Slot.held - 1, booked=Slot.booked + 1).execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
+        if _run(session, sql.HELD_TO_BOOKED, {"p_slot": slot.id}).rowcount != 1:
             raise RuntimeError(f"slot {slot.id}: held counter out of step")
     else:
         expire_holds(session, now=now, slot_ids=[slot.id])
-        still = session.execute(
-            update(Hold).where(Hold.id == hold_id, Hold.state == "expired").values(state="consumed")
-            .execution_options(synchronize_session=False)
-        )
+        still = _run(session, sql.EXPIRED_TO_CONSUMED, {"p_hold": hold_id})
         if still.rowcount != 1 or not _take(session, slot.id, at, "booked"):
             raise HoldExpired(f"hold {hold_id} is no longer live and its place is gone")
-    booking = _insert_booking(session, slot, person, channel, at, hold_id)
-    return _booking_view(booking, _fresh_slot(session, slot.id))
+    return _insert_booking(session, slot, person, channel, at, hold_id)
 
 
 def get_booking(session: Session, code: str) -> BookingView | None:
@@ -398,10 +381,7 @@ def get_booking(session: Session, code: str) -> BookingView | None:
 
 
 def find_active_booking(session: Session, person: Person, service: str) -> BookingView | None:
-    booking = session.execute(
-        select(Booking).where(Booking.service == service, Booking.person_key == person.key_hash,
-                              Booking.status == "confirmed").execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    booking = _run(session, sql.ACTIVE_BOOKING, {"p_service": service, "p_key": person.key_hash}).first()
     return None if booking is None else _booking_view(booking, _fresh_slot(session, booking.slot_id))
 
 
@@ -421,7 +401,7 @@ def list_bookings(session: Session, *, service: str | None = None, day_start: da
     return [_booking_view(booking, slot) for booking, slot in session.execute(query).all()]
 
 
-def _active_booking(session: Session, code: str, person: Person | None) -> Booking:
+def _active_booking(session: Session, code: str, person: Person | None):
     booking = _fresh_booking(session, code)
     if booking is None:
         raise NotFound("no such booking")
@@ -435,10 +415,7 @@ def cancel(session: Session, code: str, *, channel: str, now: datetime, person: 
     _check_channel(channel)
     at = to_db(now, "now")
     booking = _active_booking(session, code, person)
-    result = session.execute(
-        update(Booking).where(Booking.id == booking.id, Booking.status == "confirmed")
-        .values(status="cancelled", cancelled_at=at).execution_options(synchronize_session=False)
-    )
+    result = _run(session, sql.CANCEL_BOOKING, {"p_booking": booking.id, "now": at})
     if result.rowcount == 1:
         _give_back(session, booking.slot_id, "booked")
         _audit(session, at, channel, "cancel", slot_id=booking.slot_id, booking_id=booking.id)
@@ -464,10 +441,7 @@ def reschedule(session: Session, code: str, new_slot_id: int, *, channel: str, n
         raise NotFound(f"no slot {new_slot_id}")
     if new_slot.service != booking.service:
         raise InvalidInput("the new slot is for another service")
-    moved = session.execute(
-        update(Booking).where(Booking.id == booking.id, Booking.status == "confirmed", Booking.slot_id == old_slot_id)
-        .values(slot_id=new_slot_id).execution_options(synchronize_session=False)
-    )
+    moved = _run(session, sql.MOVE_BOOKING, {"p_booking": booking.id, "p_slot": old_slot_id, "p_new_slot": new_slot_id})
     if moved.rowcount != 1:
         raise NotFound("the booking changed meanwhile")
     if hold_id is not None:
@@ -486,12 +460,10 @@ def reschedule(session: Session, code: str, new_slot_id: int, *, channel: str, n
 
 
 def _reschedule_from_hold(session: Session, hold_id: int, slot_id: int, at: datetime) -> None:
-    held = session.get(Hold, hold_id, populate_existing=True)
+    held = _run(session, sql.SELECT_HOLD, {"p_hold": hold_id}).first()
     if held is None or held.slot_id != slot_id:
         raise InvalidInput(f"hold {hold_id} is not on slot {slot_id}")
     if held.expires_at <= at or _end_hold(session, hold_id, "consumed", at) is None:
         raise HoldExpired(f"hold {hold_id} is no longer live")
-    session.execute(
-        update(Slot).where(Slot.id == slot_id, Slot.held >= 1).values(held=Slot.held - 1, booked=Slot.booked + 1)
-        .execution_options(synchronize_session=False)
-    )
+    if _run(session, sql.HELD_TO_BOOKED, {"p_slot": slot_id}).rowcount != 1:
+        raise RuntimeError(f"slot {slot_id}: held counter out of step")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
-from slots.errors import AlreadyBooked, HoldExpired, NotFound, SlotFull
+from slots.errors import AlreadyBooked, HoldExpired, SlotFull
 from slots.models import AuditEntry, Booking, Hold, Slot
 from slotkit import NOW, person
 

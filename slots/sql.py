@@ -1,0 +1,66 @@
+"""Prebuilt Core statements for the store's hot paths (built once, bound per call).
+
+Building SQLAlchemy statements and going through the ORM for every call cost more than the
+database work itself; these constants keep the store close to hand-written SQL
+(see bench/store.py) while staying portable between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import DateTime, Integer, String, and_, bindparam, insert, or_, select, update
+
+from slots.models import AuditEntry, Booking, Hold, Slot
+
+S, H, B, A = Slot.__table__, Hold.__table__, Booking.__table__, AuditEntry.__table__
+
+NOW = bindparam("now", type_=DateTime)
+SLOT = bindparam("p_slot", type_=Integer)
+HOLD = bindparam("p_hold", type_=Integer)
+
+FREE = S.c.booked + S.c.held < S.c.capacity
+OPEN = and_(S.c.closed.is_(False), S.c.start_at > NOW, or_(S.c.opens_at.is_(None), S.c.opens_at <= NOW))
+
+SELECT_SLOT = select(S).where(S.c.id == SLOT)
+TAKE = {
+    column: update(S).where(S.c.id == SLOT, FREE, OPEN).values({column: S.c[column] + 1})
+    for column in ("held", "booked")
+}
+GIVE_BACK = {
+    column: update(S).where(S.c.id == SLOT, S.c[column] >= bindparam("p_n", type_=Integer))
+    .values({column: S.c[column] - bindparam("p_n", type_=Integer)})
+    for column in ("held", "booked")
+}
+HELD_TO_BOOKED = update(S).where(S.c.id == SLOT, S.c.held >= 1).values(held=S.c.held - 1, booked=S.c.booked + 1)
+
+SELECT_HOLD = select(H).where(H.c.id == HOLD)
+INSERT_HOLD = insert(H).returning(H.c.id)
+END_HOLD = (
+    update(H).where(H.c.id == HOLD, H.c.state == "live")
+    .values(state=bindparam("p_state", type_=String), ended_at=NOW).returning(H.c.slot_id)
+)
+EXPIRED_TO_CONSUMED = update(H).where(H.c.id == HOLD, H.c.state == "expired").values(state="consumed")
+_EXPIRED = and_(H.c.state == "live", H.c.expires_at <= NOW)
+ANY_EXPIRED = select(H.c.id).where(_EXPIRED).limit(1)
+ANY_EXPIRED_ON_SLOT = select(H.c.id).where(_EXPIRED, H.c.slot_id == SLOT).limit(1)
+EXPIRE = update(H).where(_EXPIRED).values(state="expired", ended_at=NOW).returning(H.c.id, H.c.slot_id)
+EXPIRE_ON_SLOT = (
+    update(H).where(_EXPIRED, H.c.slot_id == SLOT).values(state="expired", ended_at=NOW).returning(H.c.id, H.c.slot_id)
+)
+
+SELECT_BOOKING = select(B).where(B.c.code == bindparam("p_code", type_=String))
+CODE_TAKEN = select(B.c.id).where(B.c.code == bindparam("p_code", type_=String))
+ACTIVE_BOOKING = select(B).where(
+    B.c.service == bindparam("p_service", type_=String), B.c.person_key == bindparam("p_key", type_=String),
+    B.c.status == "confirmed",
+)
+INSERT_BOOKING = insert(B).returning(B.c.id)
+CANCEL_BOOKING = (
+    update(B).where(B.c.id == bindparam("p_booking", type_=Integer), B.c.status == "confirmed")
+    .values(status="cancelled", cancelled_at=NOW)
+)
+MOVE_BOOKING = (
+    update(B).where(B.c.id == bindparam("p_booking", type_=Integer), B.c.status == "confirmed", B.c.slot_id == SLOT)
+    .values(slot_id=bindparam("p_new_slot", type_=Integer))
+)
+
+INSERT_AUDIT = insert(A)
