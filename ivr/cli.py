@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ivr.commands.bookings",
     "ivr.commands.serve",
     "ivr.commands.webusers",
+    "ivr.commands.call",
 )
 
 

@@ -26,6 +26,7 @@ from ivr.commands import with_overrides
 from ivr.config import ConfigError, Settings, parse_host_port
 from ivr.events import EventBus
 from ivr.live import LiveCalls
+from ivr.runtime import IvrRuntime
 from slots.db import make_engine, make_sessionmaker, upgrade
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,17 @@ async def run_service(settings: Settings, *, http_socket: socket.socket | None =
     bus = EventBus()
     bus.bind(loop)
     live = LiveCalls()
-    # integration: start the AMI client and the AudioSocket server (with the call sessions) here,
-    # and pass `ami=` and `probes={"audiosocket": ...}` so that /healthz reports them.
-    app = create_app(settings, sessionmaker=make_sessionmaker(engine), bus=bus, live=live)
+    factory = make_sessionmaker(engine)
+    # The IVR: AudioSocket server, AMI client (retrying in the background) and the call sessions.
+    runtime = IvrRuntime(settings, sessionmaker=factory, bus=bus)
+    try:
+        await runtime.start()
+    except (OSError, RuntimeError, ValueError) as error:  # a missing model or script, a busy port
+        await runtime.stop(grace=0)
+        engine.dispose()
+        raise click.ClickException(f"cannot start the IVR: {error}") from None
+    app = create_app(settings, sessionmaker=factory, bus=bus, live=live, ami=runtime.ami,
+                     probes={"audiosocket": runtime.audiosocket_probe})
     sock = http_socket or listen(settings.http)
     server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True))
     stopping = asyncio.Event()
@@ -86,8 +95,9 @@ async def run_service(settings: Settings, *, http_socket: socket.socket | None =
         stopper = asyncio.create_task(stopping.wait())
         await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        # integration: stop accepting calls, let calls in progress finish (settings.shutdown_grace_seconds),
-        # release their holds, close the AMI client; then stop HTTP.
+        # Stop accepting calls, let calls in progress finish (settings.shutdown_grace_seconds), release
+        # their holds, close the AMI client; then stop HTTP.
+        await runtime.stop()
         server.should_exit = True
         await serving
     finally:
