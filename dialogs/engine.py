@@ -50,6 +50,7 @@ class Engine:
         self.step = script.start
         self.done = False
         self.values: dict[str, object] = {}
+        self.history: list[str] = []  # every step entered, in order
         self._labels: dict[str, str] = {}
         self._failed: list[str] = []
         self._fails = 0
@@ -133,6 +134,7 @@ class Engine:
         actions = list(prefix or [])
         for _ in range(len(self.script.steps) + 1):
             step = self.script.steps[name]
+            self.history.append(name)
             self.step, self._fails, self._silences, self._listening = name, 0, 0, False
             says = [self._say(step.say, step)] if step.say else []
             actions += says
@@ -176,6 +178,8 @@ class Engine:
         for slot in slots:
             if slot["time"] == wanted.strftime("%H:%M"):
                 self.values["slot"], self.values["site"] = slot, slot.get("site", "")
+                if slot.get("date"):
+                    self.values["date"] = date.fromisoformat(slot["date"])
                 return "ok"
 
         def distance(slot: dict) -> int:

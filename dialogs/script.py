@@ -218,7 +218,7 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
             if step.name in steps:
                 errors.append(ScriptError(file, step.line, step.name, "duplicate step name"))
             steps[step.name] = step
-    if errors:
+    if any(e.step is None for e in errors) or steps_node is None:
         return None, errors
     settings = {k: _plain(v) for k, v in top.items() if k != "steps"}
     messages = dict(_MESSAGES) | {str(k): str(v) for k, v in (settings.get("messages") or {}).items()}
@@ -239,7 +239,9 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
     )
     from dialogs.validate import validate
 
-    return script, validate(script, _line_of(top))
+    errors += validate(script, _line_of(top))
+    errors.sort(key=lambda e: e.line or 0)
+    return script, errors
 
 
 def _line_of(top: dict[str, yaml.Node]):
@@ -266,6 +268,9 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
     lines: dict[str, int] = {}
     for field_key, value in node.value:
         lines[field_key.value] = field_key.start_mark.line + 1
+        if field_key.value == "options" and isinstance(value, yaml.MappingNode):
+            for option_key, _ in value.value:
+                lines[f"option:{option_key.value}"] = option_key.start_mark.line + 1
         if field_key.value not in _STEP_KEYS:
             errors.append(ScriptError(file, field_key.start_mark.line + 1, name, f"unknown field '{field_key.value}'"))
             continue

@@ -42,6 +42,32 @@ def _ancestors(script: Script) -> dict[str, set[str]]:
     return result
 
 
+def _check_question(script: Script, step: Step, err: Callable[[Step, str, str], None]) -> None:
+    """Every question is answerable by voice and on the keypad."""
+    if step.ask == "digits" and step.length is None:
+        err(step, "ask", "a digits question needs 'length'")
+    if step.ask in ("digits", "text") and not step.store_as:
+        err(step, "ask", "a digits or text question needs 'store_as'")
+    if step.ask == "choice":
+        if not step.options:
+            err(step, "options", "a choice needs 'options'")
+        keys = [o.dtmf for o in step.options]
+        for option in step.options:
+            where = f"option:{option.key}"
+            if not option.words:
+                err(step, where, f"option '{option.key}' has no words")
+            if option.dtmf is None:
+                err(step, where, f"option '{option.key}' has no keypad key")
+            elif option.dtmf == script.operator_key:
+                err(step, where, f"option '{option.key}' uses the operator key {script.operator_key}")
+            elif keys.count(option.dtmf) > 1:
+                err(step, where, f"key {option.dtmf} is used by more than one option")
+    if step.among and step.ask != "time":
+        err(step, "among", "'among' only applies to a time question")
+    if step.ask and not step.say:
+        err(step, "say", "a question needs a prompt ('say')")
+
+
 def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]:
     errors: list[ScriptError] = []
     file = script.file
@@ -60,6 +86,7 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         err(None, "operator_key", "operator_key must be one keypad digit")
 
     for step in script.steps.values():
+        _check_question(script, step, err)
         for target in step.next.values():
             if target not in script.steps:
                 err(step, "next", f"unknown step '{target}'")
@@ -80,27 +107,6 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         for outcome in step.next:
             if outcome not in required and outcome not in OPTIONAL_OUTCOMES:
                 err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
-        if step.ask == "digits" and step.length is None:
-            err(step, "ask", "a digits question needs 'length'")
-        if step.ask in ("digits", "text") and not step.store_as:
-            err(step, "ask", "a digits or text question needs 'store_as'")
-        if step.ask == "choice":
-            if not step.options:
-                err(step, "options", "a choice needs 'options'")
-            keys = [o.dtmf for o in step.options]
-            for option in step.options:
-                if not option.words:
-                    err(step, "options", f"option '{option.key}' has no words")
-                if option.dtmf is None:
-                    err(step, "options", f"option '{option.key}' has no keypad key")
-                elif option.dtmf == script.operator_key:
-                    err(step, "options", f"option '{option.key}' uses the operator key {script.operator_key}")
-                elif keys.count(option.dtmf) > 1:
-                    err(step, "options", f"key {option.dtmf} is used by more than one option")
-        if step.among and step.ask != "time":
-            err(step, "among", "'among' only applies to a time question")
-        if step.ask and not step.say:
-            err(step, "say", "a question needs a prompt ('say')")
 
     reachable = _reachable(script, [script.start, script.restart])
     for name, step in script.steps.items():
