@@ -7,6 +7,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ivr.config import Settings
+from telephony.ami.protocol import AmiMessage
+from telephony.ami.queues import QueueView
 from ivr.web.users import UserFile, make_user
 
 PASSWORD = "correct-horse-battery"
@@ -15,30 +17,11 @@ TOKENS = {"staff": "staff-token-0123456789", "operator": "operator-token-0123456
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@dataclass(frozen=True)
-class QueueState:
-    """The shape of `telephony.ami` QueueState (docs/internal-interfaces.md)."""
-
-    name: str
-    callers: list
-    logged_in: int
-    available: int
-    longest_wait: float
-
-
-@dataclass
-class FakeQueues:
-    states: dict = field(default_factory=dict)
-
-    def snapshot(self) -> dict:
-        return dict(self.states)
-
-
 @dataclass
 class FakeAmi:
-    """Stands in for the AMI client's live queue view; the queue page only reads `queues.snapshot()`."""
+    """The AMI client as the dashboard sees it: its real live queue view, fed with AMI events by the test."""
 
-    queues: FakeQueues = field(default_factory=FakeQueues)
+    queues: QueueView = field(default_factory=QueueView)
     connected: bool = True
 
 
@@ -52,6 +35,10 @@ def make_users(path: Path) -> UserFile:
     for role in ("operator", "staff", "admin"):
         users.add(make_user(f"{role}1", role, PASSWORD))
     return users
+
+
+def ami_event(**headers: str) -> AmiMessage:
+    return AmiMessage(tuple((name, value) for name, value in headers.items()))
 
 
 def shoot(page, name: str) -> None:

@@ -27,12 +27,12 @@ def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
     for name in sorted(snapshot):
         q = snapshot[name]
         callers = []
-        for position, caller, channel, wait in sorted(q.callers):
-            handover = ctx.handovers.for_channel(channel, now)
+        for c in sorted(q.callers, key=lambda c: c.position):
+            handover = ctx.handovers.for_channel(c.channel, now)
             callers.append({
-                "position": position,
-                "caller": mask_number(caller),
-                "wait": format_seconds(wait),
+                "position": c.position,
+                "caller": mask_number(c.caller),
+                "wait": format_seconds(c.wait_seconds),
                 "summary": handover.summary if handover else "",
             })
         logged_in, available = q.logged_in, q.available
