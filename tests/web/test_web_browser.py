@@ -249,3 +249,20 @@ def test_pages_and_api_reject_requests_without_a_valid_session_or_token(open_pag
     assert csrf_missing.status == 403
     operator.goto("/slots")
     expect(operator.locator("main")).to_contain_text("この画面を使う権限がありません")
+
+
+def test_live_page_keeps_updating_across_stream_reconnects(open_page, live_server):
+    ctx = live_server.app.state.web
+    ctx.stream_seconds = 0.5
+    try:
+        page = open_page("operator")
+        page.goto("/live")
+        expect(page.locator("#live-status")).to_have_text("リアルタイム表示中")
+        page.wait_for_timeout(1600)  # the stream has ended and been reopened a few times
+        live_server.bus.publish(CallStarted("call-r", caller="080-****-0001", channel="PJSIP/trunk-0100"))
+        expect(page.locator("tr[data-call='call-r']")).to_have_count(1, timeout=1500)
+        live_server.bus.publish(CallEnded("call-r", outcome="completed", duration_seconds=3.0))
+        expect(page.locator("tr[data-call='call-r']")).to_have_count(0, timeout=1500)
+        expect(page.locator("#live-status")).to_have_text("リアルタイム表示中")
+    finally:
+        ctx.stream_seconds = 8.0

@@ -10,16 +10,15 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from ivr.web.deps import now_utc, render, require, state
+from ivr.web.deps import WebContext, now_utc, render, require, state, web
 from ivr.web.display import format_seconds
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 COALESCE_SECONDS = 0.1  # events arriving together become one update
-# A stream ends after a few seconds and the browser reconnects at once (and gets a fresh snapshot),
-# so an open page never holds up a server shutdown for longer than this.
-STREAM_SECONDS = 8.0
+# A stream ends after `WebContext.stream_seconds` and the browser reconnects at once (and gets a
+# fresh snapshot), so an open page never holds up a server shutdown for longer than that.
 RETRY_MS = 300
 
 
@@ -51,7 +50,7 @@ def live_page(request: Request, session=Depends(require("operator"))):
 
 
 @router.get("/live/stream")
-async def live_stream(request: Request, session=Depends(require("operator"))):
+async def live_stream(request: Request, session=Depends(require("operator")), ctx: WebContext = Depends(web)):
     bus = state(request, "bus")
 
     async def events() -> AsyncIterator[str]:
@@ -60,7 +59,7 @@ async def live_stream(request: Request, session=Depends(require("operator"))):
         if bus is None:
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + STREAM_SECONDS
+        deadline = loop.time() + ctx.stream_seconds
         async with bus.subscribe() as queue:
             while (remaining := deadline - loop.time()) > 0:
                 try:
