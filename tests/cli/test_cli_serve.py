@@ -34,10 +34,13 @@ def start(db: str, port: int, tmp_path: Path, *extra: str) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
 
 
-def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 60.0) -> httpx.Response:
+def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 90.0,
+                 log: Path | None = None) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"ivr serve exited with {process.returncode}"
+        if process.poll() is not None:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log else ""
+            raise AssertionError(f"ivr serve exited with {process.returncode}\n{tail}")
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         except httpx.TransportError:
@@ -51,7 +54,7 @@ def test_serve_migrates_answers_and_stops_cleanly(tmp_path, stop):
     db = f"sqlite:///{tmp_path / 'var' / 'serve.db'}"  # a fresh file: serve migrates it
     process = start(db, port, tmp_path, "--workers", "2")
     try:
-        health = wait_healthy(process, port)
+        health = wait_healthy(process, port, log=tmp_path / f"serve-{port}.log")
         # No Asterisk here: the API and AudioSocket serve, AMI keeps retrying, so /healthz says 503.
         assert health.status_code == 503
         assert {k: v for k, v in health.json().items() if k != "status"} == {
