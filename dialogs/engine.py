@@ -427,9 +427,12 @@ def _open_times(name: str, slots: list[dict]) -> str:
 
 
 def _alternatives(slots: list[dict], wanted_day: object) -> str:
+    """Times on the wanted day alone; other days once each: 十二月四日 金曜日の午前九時半、午後二時."""
+    groups: dict[str, list[str]] = {}
+    for slot in sorted(slots, key=lambda s: (s.get("date") or "", s["time"])):
+        groups.setdefault(slot.get("date") or "", []).append(time_reading(time.fromisoformat(slot["time"])))
     parts = []
-    for slot in slots:
-        at = time_reading(time.fromisoformat(slot["time"]))
-        day = date.fromisoformat(slot["date"]) if slot.get("date") else None
-        parts.append(at if day is None or day == wanted_day else f"{date_reading(day)} {at}")
+    for day, times in groups.items():
+        same_day = not day or date.fromisoformat(day) == wanted_day
+        parts.append("、".join(times) if same_day else f"{date_reading(date.fromisoformat(day))}の{'、'.join(times)}")
     return "、".join(parts)

@@ -44,7 +44,7 @@ FLOWS = {
         (keys("1"), ["say~ご希望の日にち", "listen:date"]),
         (said("12月5日"), ["store:find_available site=市役所本庁舎"]),
         (ok("find_available", slots=[], alternatives=[slot(30, "09:00", day="2026-12-07")]),
-         ["say~十二月五日 土曜日は空きがありません。近い日では、十二月七日 月曜日 午前九時", "listen:date"]),
+         ["say~十二月五日 土曜日は空きがありません。近い日では、十二月七日 月曜日の午前九時", "listen:date"]),
         (said("12月7日"), ["store:find_available date=2026-12-07"]),
         (ok("find_available", slots=[slot(30, "09:00", day="2026-12-07")]), ["say~午前九時に空き", "listen:time"]),
         (said("10時"), ["say~午前十時は空きがありません。近い時間では、午前九時", "listen:time"]),

@@ -50,7 +50,7 @@ FLOWS = {
     "day full, alternatives at once": TO_DATE + [
         (said("明日"), ["store:find_available date=2026-11-26"]),
         (ok("find_available", slots=[], alternatives=[slot(8, "10:00", day="2026-11-27")]),
-         ["say~十一月二十六日 木曜日は空きがありません。近い日では、十一月二十七日 金曜日 午前十時が空いています", "listen:date"]),
+         ["say~十一月二十六日 木曜日は空きがありません。近い日では、十一月二十七日 金曜日の午前十時が空いています", "listen:date"]),
         (said("あさって"), ["store:find_available date=2026-11-27"]),
         (ok("find_available", slots=[slot(8, "10:00", day="2026-11-27")]), ["say~午前十時に", "listen:time"]),
         (said("10時"), ["store:hold slot_id=8"]),
