@@ -35,7 +35,7 @@ class WebContext:
     auth: Authenticator
     handovers: Handovers = field(default_factory=Handovers)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    stream_seconds: float = 8.0  # how long one live-calls stream lasts before the browser reconnects
+    stream_seconds: float = 5.0  # how long one live-calls stream lasts before the browser reconnects
     secure_cookies: bool = False
     test_hooks: bool = False
 

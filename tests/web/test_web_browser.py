@@ -265,4 +265,4 @@ def test_live_page_keeps_updating_across_stream_reconnects(open_page, live_serve
         expect(page.locator("tr[data-call='call-r']")).to_have_count(0, timeout=1500)
         expect(page.locator("#live-status")).to_have_text("リアルタイム表示中")
     finally:
-        ctx.stream_seconds = 8.0
+        ctx.stream_seconds = 5.0
