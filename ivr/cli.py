@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ivr.commands.serve",
     "ivr.commands.webusers",
     "ivr.commands.call",
+    "ivr.commands.asterisk",
 )
 
 

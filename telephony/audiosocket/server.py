@@ -127,8 +127,9 @@ class CallConnection:
         if not self._writer.is_closing():
             self._writer.close()
         try:
-            await self._writer.wait_closed()
-        except (ConnectionError, OSError):
+            async with asyncio.timeout(1.0):
+                await self._writer.wait_closed()
+        except (ConnectionError, OSError, TimeoutError):
             pass
 
     async def aclose(self) -> None:
@@ -202,6 +203,9 @@ class AudioSocketServer:
             self._calls[task] = conn
             self.calls_total += 1
             await self._run_handler(conn)
+        except asyncio.CancelledError:
+            # `close()` ended this call; the connection task ends quietly (close() awaits it).
+            writer.close()
         finally:
             self._calls.pop(task, None)
 
