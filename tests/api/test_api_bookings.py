@@ -113,3 +113,19 @@ def test_cancel_frees_the_place_and_is_idempotent(client, released):
 def test_codes_differ_and_are_digits(client, released):
     codes = [book(client, released[i // 2]["id"], i).json()["code"] for i in range(6)]
     assert len(set(codes)) == 6 and all(c.isdigit() and len(c) == 8 for c in codes)
+
+
+def test_concurrent_bookers_through_the_api_get_exactly_the_capacity(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = {**BATCH, "date_to": "2026-12-01", "times": ["09:00-09:30"], "capacity": 5}
+    assert client.post("/api/v1/batches", json=batch, headers=auth("staff")).json()["created"] == 1
+    [slot] = client.get("/api/v1/slots", params={"service": "vaccine", "date_from": "2026-12-01",
+                                                 "date_to": "2026-12-01"}, headers=auth("staff")).json()["items"]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda n: book(client, slot["id"], n), range(40)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201] * 5 + [409] * 35
+    assert {a.json()["reason"] for a in answers if a.status_code == 409} == {"slot_full"}
+    after = client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()
+    assert (after["booked"], after["available"]) == (5, 0)
