@@ -259,7 +259,8 @@ def measure(db: Database, args) -> dict[str, list[float]]:
         order = ("store", "raw") if run % 2 == 0 else ("raw", "store")
         for impl in order:
             rates[impl].append(one_run(db, impl, args, run))
-            print(f"{db.kind:10} run {run + 1}/{args.runs} {impl:5} {rates[impl][-1]:8.0f} ops/s", flush=True)
+            print(f"{db.kind:10} {args.workers} workers run {run + 1}/{args.runs} {impl:5}"
+                  f" {rates[impl][-1]:8.0f} ops/s", flush=True)
     return rates
 
 
@@ -274,12 +275,15 @@ def section(results: dict[str, dict[str, list[float]]], args) -> str:
         "`raw` runs the same statements written by hand on sqlite3 / psycopg in the same run. Figures: successful"
         f" holds + bookings per second, median of {args.runs} runs (min-max in brackets); ratio = store / raw.",
         "",
-        "| database | store ops/s | raw SQL ops/s | ratio |",
-        "|---|---|---|---|",
+        "The single-worker rows show the same transactions without contention: the ratio there is the cost of",
+        "going through SQLAlchemy (sessions, statement execution) rather than the DB-API directly.",
+        "",
+        "| database | workers | store ops/s | raw SQL ops/s | ratio |",
+        "|---|---|---|---|---|",
     ]
-    for kind, rates in results.items():
+    for (kind, workers), rates in results.items():
         s, r = rates["store"], rates["raw"]
-        lines.append(f"| {kind} | {statistics.median(s):.0f} ({min(s):.0f}-{max(s):.0f}) |"
+        lines.append(f"| {kind} | {workers} | {statistics.median(s):.0f} ({min(s):.0f}-{max(s):.0f}) |"
                      f" {statistics.median(r):.0f} ({min(r):.0f}-{max(r):.0f}) |"
                      f" {statistics.median(s) / statistics.median(r):.2f} |")
     return "\n".join(lines)
@@ -308,9 +312,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     databases: list[Database] = [SqliteDb()] + ([PostgresDb(args.postgres)] if args.postgres else [])
     results = {}
+    alone = argparse.Namespace(**{**vars(args), "workers": 1, "per_worker": args.per_worker * 2})
     try:
         for db in databases:
-            results[db.kind] = measure(db, args)
+            results[db.kind, args.workers] = measure(db, args)
+            results[db.kind, 1] = measure(db, alone)
     finally:
         for db in databases:
             db.drop()

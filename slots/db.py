@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_MS = 30_000
+MIGRATION_LOCK = 0x6D61646F  # "mado"
 RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
 
 
@@ -135,6 +136,8 @@ def upgrade(url: str, revision: str = "head") -> None:
     engine = make_engine(url, pool="null")
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # several processes starting at once: one migrates
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

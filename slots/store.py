@@ -158,8 +158,8 @@ def expire_holds(session: Session, *, now: datetime, slot_ids: Iterable[int] | N
     rows: list = []
     for params in batches:
         # Cheap read first: most calls find nothing to sweep and take no row lock at all.
-        if session.execute(probe, params).first() is not None:
-            rows.extend(session.execute(sweep, params).all())
+        if _run(session, probe, params).first() is not None:
+            rows.extend(_run(session, sweep, params).all())
     per_slot = Counter(slot_id for _, slot_id in rows)
     for slot_id in sorted(per_slot):
         _give_back(session, slot_id, "held", per_slot[slot_id])
