@@ -27,6 +27,7 @@ from ivr.speech.audio import PHONE_RATE, normalize_peak, resample, silence, to_b
 
 logger = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+_PHRASE_END = re.compile(r"[、 　]")
 
 
 class TtsError(RuntimeError):
@@ -144,9 +145,25 @@ class Synthesizer:
         return await asyncio.to_thread(self.render_sync, text, cache=cache)
 
     async def render_stream(self, text: str, *, cache: bool = True) -> AsyncIterator[bytes]:
-        """Sentence by sentence, so that the first audio of a long uncached prompt comes early."""
-        for sentence in split_sentences(text):
-            yield await self.render(sentence, cache=cache)
+        """Piece by piece (the first clause, then sentences), rendering the next piece while the
+        caller plays the current one, so the first audio of a long uncached prompt comes early."""
+        whole = text.strip()
+        if cache and (pcm := self.cache.get(self.voice.key(whole))) is not None:
+            yield pcm
+            return
+        pieces = split_stream_pieces(whole)
+        if not pieces:
+            raise TtsError("nothing to say: empty text")
+        upcoming = asyncio.ensure_future(self.render(pieces[0], cache=cache))
+        for following in [*pieces[1:], None]:
+            current = upcoming
+            if following is not None:
+                upcoming = asyncio.ensure_future(self.render(following, cache=cache))
+            try:
+                yield await current
+            except BaseException:
+                upcoming.cancel()
+                raise
 
     def warm(self, texts: Iterable[str]) -> int:
         """Render every fixed prompt (and its sentences) into the cache; returns how many were new."""
@@ -161,6 +178,18 @@ class Synthesizer:
 
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def split_stream_pieces(text: str, min_chars: int = 4) -> list[str]:
+    """The first phrase alone (up to the first 、 or space after `min_chars`), then whole sentences."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return []
+    first = sentences[0]
+    match = _PHRASE_END.search(first, min_chars)
+    if match and match.end() < len(first) - 1:
+        return [first[: match.end()].strip(), first[match.end() :].strip(), *sentences[1:]]
+    return sentences
 
 
 def voice_from_settings(settings: Settings) -> Voice:

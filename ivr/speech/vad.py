@@ -41,7 +41,7 @@ class VadConfig:
     pre_roll_ms: int = 200
     tail_ms: int = 200
     max_utterance_s: float = 20.0
-    echo_return_loss_db: float = 15.0  # with a `played` reference: the weakest echo loss we expect
+    echo_return_loss_db: float = 18.0  # with a `played` reference: the weakest echo loss we expect
     echo_margin_db: float = 6.0  # and how much louder than that echo the caller must be
 
 
@@ -49,8 +49,8 @@ class VadConfig:
 class BargeInConfig:
     aggressiveness: int = 3
     min_level_dbfs: float = -34.0  # our prompt's echo sits well below this at normal phone levels
-    echo_return_loss_db: float = 15.0
-    echo_margin_db: float = 10.0
+    echo_return_loss_db: float = 18.0
+    echo_margin_db: float = 6.0
     onset_ms: int = 200
     onset_window_ms: int = 300
 
