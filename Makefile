@@ -32,5 +32,11 @@ test: install system-deps models
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
+asterisk-up: install system-deps
+	$(IVR) asterisk up
+
+asterisk-down: install
+	$(IVR) asterisk down
+
 lint: install
 	$(VENV)/bin/lint-imports

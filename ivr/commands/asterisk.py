@@ -68,6 +68,11 @@ def up(settings: Settings, root: Path, instance: str, ami: str | None, audiosock
         raise click.ClickException(str(ConfigError(
             "MADOGUCHI_AMI_SECRET is empty; set it (for example: export MADOGUCHI_AMI_SECRET="
             f"{secrets.token_hex(12)}) so Asterisk and the IVR share it")))
+    running = runtime.pid()
+    if running is not None:
+        click.echo(f"Asterisk already runs: pid {running}, instance dir {runtime.instance_dir} "
+                   "(`ivr asterisk down` first to apply new settings)")
+        return
     try:
         pid = runtime.up()
     except AsteriskRuntimeError as exc:
