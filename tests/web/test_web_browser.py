@@ -213,11 +213,12 @@ def test_operator_never_sees_unmasked_personal_data(open_page, live_server):
 
 
 def test_today_page_draws_its_charts(open_page, live_server):
-    now = _now()
+    # inside the municipality's today whatever the hour the test runs at
+    midnight = datetime.combine(today_in(live_server.settings), datetime.min.time(), live_server.settings.tz)
     outcomes = ["booked", "booked", "booked", "transferred", "abandoned", "abandoned", "timeout"]
     steps = ["goodbye", "goodbye", "goodbye", "transfer", "ask_ticket", "ask_date", "ask_ticket"]
     for i, (outcome, step) in enumerate(zip(outcomes, steps)):
-        started = now - timedelta(minutes=5 + 3 * i)
+        started = midnight + timedelta(hours=9, minutes=7 * i)
         run_in_transaction(live_server.sessionmaker, record_call, call_id=f"today-{i}", started_at=started,
                            ended_at=started + timedelta(seconds=90 + 10 * i), outcome=outcome, last_step=step,
                            transferred=outcome == "transferred")
@@ -253,7 +254,7 @@ def test_pages_and_api_reject_requests_without_a_valid_session_or_token(open_pag
 
 def test_live_page_keeps_updating_across_stream_reconnects(open_page, live_server):
     ctx = live_server.app.state.web
-    ctx.stream_seconds = 0.5
+    usual, ctx.stream_seconds = ctx.stream_seconds, 0.5
     try:
         page = open_page("operator")
         page.goto("/live")
@@ -265,4 +266,4 @@ def test_live_page_keeps_updating_across_stream_reconnects(open_page, live_serve
         expect(page.locator("tr[data-call='call-r']")).to_have_count(0, timeout=1500)
         expect(page.locator("#live-status")).to_have_text("リアルタイム表示中")
     finally:
-        ctx.stream_seconds = 5.0
+        ctx.stream_seconds = usual
