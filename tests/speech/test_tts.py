@@ -5,7 +5,7 @@ import pytest
 
 from ivr.config import Settings
 from ivr.speech import audio
-from ivr.speech.tts import PromptCache, TtsError, Voice, load_synthesizer, split_sentences
+from ivr.speech.tts import PromptCache, TtsError, Voice, load_synthesizer, split_sentences, split_stream_pieces
 
 pytestmark = pytest.mark.models
 
@@ -52,7 +52,8 @@ def test_prompt_cache_memory_and_disk(settings):
     assert time.perf_counter() - started < 5  # generous; the 150 ms target is measured in bench/
     # other voice settings are another key
     assert Voice(speed=0.9).key(text) != Voice(speed=1.0).key(text)
-    assert len(PromptCache(settings.prompt_cache_dir).directory.glob("*.slin").__iter__().__next__().read_bytes()) > 0
+    other = PromptCache(settings.prompt_cache_dir)
+    assert other.get(Voice(speed=0.9, volume_dbfs=-4.5).key(text)) == pcm
 
 
 def test_render_stream_splits_sentences(settings):
@@ -63,6 +64,8 @@ def test_render_stream_splits_sentences(settings):
 
     assert len(asyncio.run(collect())) == 2
     assert split_sentences("一つ目。二つ目？三つ目") == ["一つ目。", "二つ目？", "三つ目"]
+    assert split_stream_pieces("十二月三日 木曜日、午後二時半でよろしいですか。はい。") == [
+        "十二月三日", "木曜日、午後二時半でよろしいですか。", "はい。"]
 
 
 def test_empty_text_is_a_typed_error(settings):
