@@ -149,9 +149,9 @@ class RawSql:
         if not self.sqlite:
             conn.autocommit = True  # explicit BEGIN/COMMIT below
         now = naive(NOW)
-        now_param = now if not self.sqlite else now.isoformat(" ")
+        now_param = now if not self.sqlite else f"{now:%Y-%m-%d %H:%M:%S.%f}"
         expires = now + timedelta(seconds=TTL)
-        expires_param = expires if not self.sqlite else expires.isoformat(" ")
+        expires_param = expires if not self.sqlite else f"{expires:%Y-%m-%d %H:%M:%S.%f}"
         q = self.q
         done = 0
         try:

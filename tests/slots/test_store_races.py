@@ -22,7 +22,7 @@ from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 from slots.errors import AlreadyBooked, HoldExpired, SlotFull
 from slots.models import AuditEntry, Booking, Hold, Slot
-from slotkit import NOW, person
+from slotkit import NOW, person, spec
 
 BOOKERS = 200
 MAX_OPEN = 40
@@ -236,3 +236,14 @@ def test_random_mix_never_overbooks_nor_loses_a_booking(racing, slots_of):
     done = sum((w.done for w in workers), Counter())
     assert all(done[op] >= 3 for op in ("hold", "confirm", "book", "release", "cancel", "reschedule")), done
     assert len(audit) > 150
+
+
+def test_the_same_batch_released_at_once_creates_each_slot_once(racing):
+    batch = spec(capacity=4, days=3, times=("09:00-12:00", "13:00-17:00"), every=15)
+    results = crowd(12, lambda i: run_in_transaction(racing, store.release_batch, batch, actor=f"staff{i}", now=NOW))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    total = len(store.preview_batch(batch))
+    assert sum(r.created for r in results) == total
+    assert all(r.created + r.skipped == total and r.batch_id == batch.batch_id for r in results)
+    with racing() as session:
+        assert len(session.execute(select(Slot.id)).all()) == total
