@@ -84,6 +84,8 @@ def create_app(
     state = app.state
     state.settings = settings
     state.tokens = settings.tokens()  # a malformed MADOGUCHI_API_TOKENS fails here, at start
+    if not state.tokens:
+        logger.warning("no MADOGUCHI_API_TOKENS: every /api/v1 call will answer 401")
     state.sessionmaker = sessionmaker
     state.bus = bus
     state.live = live if live is not None else LiveCalls()
