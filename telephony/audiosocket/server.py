@@ -49,22 +49,20 @@ class CallConnection:
     """One AudioSocket call: the UUID, inbound messages, and the paced `sender`."""
 
     def __init__(self, call_uuid: uuid_module.UUID, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, decoder: Decoder, pending: list[Message]) -> None:
+                 writer: asyncio.StreamWriter, decoder: Decoder) -> None:
         self.uuid = call_uuid
         self.call_id = str(call_uuid)[:8]  # for logs
         self._reader = reader
         self._writer = writer
         self._decoder = decoder
         self._inbound: asyncio.Queue[object] = asyncio.Queue()
-        for message in pending:
-            self._inbound.put_nowait(message)
         self.sender = PacedSender(writer, call_id=self.call_id)
         self.closed = asyncio.Event()
         self.hung_up_by_us = False
         self.audio_dropped = 0
+        self.error: ProtocolError | None = None
         self._sender_task = asyncio.create_task(self.sender.run(), name=f"audiosocket-send-{self.call_id}")
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"audiosocket-read-{self.call_id}")
-        self.error: ProtocolError | None = None
 
     @property
     def peer(self) -> str:
@@ -73,6 +71,8 @@ class CallConnection:
 
     async def _read_loop(self) -> None:
         try:
+            for message in self._decoder.feed(b""):  # whatever arrived together with the UUID
+                self._put(message)
             while True:
                 chunk = await self._reader.read(READ_SIZE)
                 if not chunk:
@@ -212,23 +212,24 @@ class AudioSocketServer:
     async def _open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> CallConnection | None:
         """Read up to the UUID message; anything else first is refused."""
         decoder = Decoder()
-        messages: list[Message] = []
+        first: Message | None = None
         try:
             async with asyncio.timeout(self._uuid_timeout):
-                while not messages:
+                while first is None:
                     chunk = await reader.read(READ_SIZE)
                     if not chunk:
                         break
-                    messages.extend(decoder.feed(chunk))
+                    # Take only the first message; the decoder keeps the rest for the connection.
+                    first = next(iter(decoder.feed(chunk)), None)
         except (TimeoutError, ProtocolError, ConnectionError, OSError) as exc:
             log.warning("AudioSocket connection refused: no valid UUID message (%s)", type(exc).__name__)
             writer.close()
             return None
-        if not messages or not isinstance(messages[0], Uuid):
+        if not isinstance(first, Uuid):
             log.warning("AudioSocket connection refused: first message was not a UUID")
             writer.close()
             return None
-        return CallConnection(messages[0].value, reader, writer, decoder, messages[1:])
+        return CallConnection(first.value, reader, writer, decoder)
 
     async def _run_handler(self, conn: CallConnection) -> None:
         handler = asyncio.create_task(self._handler(conn), name=f"call-{conn.call_id}")
