@@ -98,6 +98,8 @@ class Engine:
                     return self._repeat(step)
                 value = self._from_speech(step, text)
                 if value is not None:
+                    if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
+                        self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
                     break
         else:
             raise EngineError(f"unknown input {event!r}")
@@ -138,6 +140,10 @@ class Engine:
             self.step, self._fails, self._silences, self._listening = name, 0, 0, False
             says = [self._say(step.say, step)] if step.say else []
             actions += says
+            if step.ask == "time" and step.among and "time_hint" in self.values:
+                actions = actions[: len(actions) - len(says)]  # answered already: skip the question
+                name = step.next[self._pick_slot(step, self.values.pop("time_hint"))]  # type: ignore[arg-type]
+                continue
             if step.ask:
                 self._last_says, self._listening = says, True
                 return actions + [self._listen(step)]
@@ -384,6 +390,8 @@ class _Readings(dict):
             return script.title
         if name == "operator_key":
             return kanji(int(script.operator_key))
+        if name == "day":  # the wanted date without its weekday, for shorter prompts
+            return date_reading(v["date"], weekday=False) if isinstance(v.get("date"), date) else ""
         if name == "code":
             return digits_reading(str(v.get("code", "")))
         if name.endswith("_tail"):
@@ -422,8 +430,7 @@ def _open_times(name: str, slots: list[dict]) -> str:
     readings = [time_reading(time.fromisoformat(t)) for t in times]
     if len(readings) <= 3:
         return "、".join(readings)
-    count = kanji(len(readings)) + ("つ" if len(readings) < 10 else "")
-    return f"{readings[0]}から{readings[-1]}までの{count}の時間帯"
+    return f"{readings[0]}から{readings[-1]}の間"
 
 
 def _alternatives(slots: list[dict], wanted_day: object) -> str:

@@ -49,6 +49,7 @@ OP_MAKES = {
     "reschedule": ("code",),
 }
 DEFAULT_STORE_AS = {"date": "date", "time": "time", "birthdate": "birthdate"}
+DERIVED = {"day": "date"}  # placeholders computed from another value
 GLOBAL_VALUES = ("title", "operator_key")
 _STEP_KEYS = {"say", "ask", "do", "branch", "next", "length", "options", "store_as", "among", "reprompt",
               "hints", "kind", "interruptible"}

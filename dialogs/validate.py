@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dialogs.script import GLOBAL_VALUES, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders
+from dialogs.script import DERIVED, GLOBAL_VALUES, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders
 
 
 def _successors(step: Step) -> set[str]:
@@ -118,6 +118,7 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         available = set(GLOBAL_VALUES)
         for before in ancestors[name]:
             available.update(script.steps[before].makes())
+        available.update(derived for derived, source in DERIVED.items() if source in available)
         for text_field in ("say", "reprompt"):
             for placeholder in placeholders(getattr(step, text_field) or ""):
                 if placeholder not in available:

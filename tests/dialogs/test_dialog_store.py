@@ -75,7 +75,7 @@ def test_book_by_phone(world):
     assert booking.status == "confirmed" and booking.start == datetime(2026, 12, 3, 5, 30, tzinfo=UTC)
     person = Person.from_ticket(KEY.encode(), "1234567890", date(1965, 5, 6))
     assert run_in_transaction(factory, store.find_active_booking, person, "vaccine").code == code
-    assert any("午前九時から午後二時半までの四つの時間帯に、あわせて八人分" in text for text in spoken)
+    assert any("十二月三日は、午前九時から午後二時半の間に、八人分の空きがあります" in text for text in spoken)
 
 
 def test_slot_is_held_the_moment_it_is_chosen_and_released_on_change(world):
@@ -161,7 +161,7 @@ def test_simulate_in_the_terminal(world, monkeypatch):
     result = CliRunner().invoke(cli, ["dialogs", "simulate", str(SCRIPTS / "vaccine.yaml"), "--today", "2026-11-25",
                                       "--db", settings.db], input=typed)
     assert result.exit_code == 0, result.output
-    assert "窓口> ご予約が完了しました。予約番号は" in result.stdout
+    assert "窓口> 予約しました。予約番号は" in result.stdout
     assert "[通話終了: completed]" in result.stdout
 
 

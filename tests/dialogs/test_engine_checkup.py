@@ -16,16 +16,16 @@ NORTH = [slot(21, "10:00", 5, day="2026-12-01", site="北部保健センター")
 
 START = [(None, ["say~特定健診の予約窓口", "say~オペレーターは0", "listen:choice"])]
 IDENTIFIED = START + [
-    (said("健診の予約をお願いします"), ["say~受診券番号、11桁", "listen:digits"]),
+    (said("健診の予約をお願いします"), ["say~受診券番号をどうぞ", "listen:digits"]),
     (said("0123 4567 890"), ["say~生年月日", "listen:birthdate"]),
-    (said("昭和30年4月1日"), ["say~会場をお選びください", "listen:choice"]),
+    (said("昭和30年4月1日"), ["say~会場は、市役所なら1", "listen:choice"]),
 ]
 TO_READBACK = IDENTIFIED + [
     (said("北部保健センターで"), ["say~ご希望の日にち", "listen:date"]),
     (said("来週の火曜日"), ["store:find_available date=2026-12-01 site=北部保健センター service=checkup"]),
     (ok("find_available", slots=NORTH), ["say~午前十時、午後一時半に空きがあります", "listen:time"]),
     (said("1時半"), ["store:hold slot_id=22"]),
-    (ok("hold", hold_id=5), ["say~十二月一日 火曜日、午後一時半、北部保健センターで確保しました", "listen:yesno"]),
+    (ok("hold", hold_id=5), ["say~十二月一日 火曜日、午後一時半、北部保健センターを確保しました", "listen:yesno"]),
 ]
 MANAGE = START + [
     (keys("2"), ["say~受診券番号", "listen:digits"]),
@@ -37,8 +37,8 @@ MANAGE = START + [
 FLOWS = {
     "book": TO_READBACK + [
         (said("はい"), ["store:confirm hold_id=5"]),
-        (ok("confirm", code="11112222"), ["say~予約番号は、イチ、イチ、イチ、イチ、ニー、ニー、ニー、ニー。繰り返します",
-                                          "say~失礼いたします", "hangup:completed"]),
+        (ok("confirm", code="11112222"), ["say~予約番号は、イチ、イチ、イチ、イチ、ニー、ニー、ニー、ニー。もう一度",
+                                          "say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "site by key, day full": IDENTIFIED + [
         (keys("1"), ["say~ご希望の日にち", "listen:date"]),
@@ -57,12 +57,12 @@ FLOWS = {
     "choose again": TO_READBACK + [
         (said("いいえ"), ["say~選び直す場合は1", "listen:choice"]),
         (said("会場を変更したい"), ["store:release_hold hold_id=5"]),
-        (ok("release_hold"), ["say~会場をお選びください", "listen:choice"]),
+        (ok("release_hold"), ["say~会場は、市役所なら1", "listen:choice"]),
     ],
     "give up": TO_READBACK + [
         (keys("2"), ["say~選び直す場合は1", "listen:choice"]),
         (keys("2"), ["store:release_hold hold_id=5"]),
-        (ok("release_hold"), ["say~失礼いたします", "hangup:completed"]),
+        (ok("release_hold"), ["say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "expired": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
@@ -70,7 +70,7 @@ FLOWS = {
     ],
     "already booked": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
-        (fail("confirm", "already_booked"), ["say~すでにご予約があります", "say~ご予約は1", "listen:choice"]),
+        (fail("confirm", "already_booked"), ["say~すでにご予約があります", "say~予約は1", "listen:choice"]),
     ],
     "confirm error goes to an operator": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
@@ -80,13 +80,13 @@ FLOWS = {
     "cancel": MANAGE + [
         (said("取り消したいです"), ["say~取り消します。よろしいですか", "listen:yesno"]),
         (said("はい"), ["store:cancel code=40912345"]),
-        (ok("cancel", **BOOKING), ["say~取り消しました", "say~失礼いたします", "hangup:completed"]),
+        (ok("cancel", **BOOKING), ["say~取り消しました", "say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "cancel, then no": MANAGE + [
         (keys("1"), ["say~取り消します", "listen:yesno"]),
-        (said("いや、やめておきます"), ["say~失礼いたします", "hangup:completed"]),
+        (said("いや、やめておきます"), ["say~お電話ありがとうございました", "hangup:completed"]),
     ],
-    "keep": MANAGE + [(said("このままで大丈夫です"), ["say~失礼いたします", "hangup:completed"])],
+    "keep": MANAGE + [(said("このままで大丈夫です"), ["say~お電話ありがとうございました", "hangup:completed"])],
     "not found": START + [
         (keys("2"), ["say~受診券番号", "listen:digits"]),
         (keys("01234567890"), ["say~生年月日", "listen:birthdate"]),

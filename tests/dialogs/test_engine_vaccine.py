@@ -24,15 +24,15 @@ TO_DATE = START + [
 ]
 TO_TIME = TO_DATE + [
     (said("えーと、12月3日"), ["store:find_available date=2026-12-03 service=vaccine"]),
-    (ok("find_available", slots=DAY), ["say~十二月三日 木曜日は、午前九時、午後二時半、午後三時に、あわせて六人分の空きがあります", "listen:time"]),
+    (ok("find_available", slots=DAY), ["say~十二月三日は、午前九時、午後二時半、午後三時に、六人分の空きがあります", "listen:time"]),
 ]
 TO_READBACK = TO_TIME + [
     (said("2時半でお願いします"), ["store:hold slot_id=4"]),
-    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎でお席を確保", "listen:yesno"]),
+    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎を確保しました", "listen:yesno"]),
 ]
 BOOKED = [
-    (ok("confirm", code="40912345"), ["say~予約番号は、ヨン、ゼロ、キュー、イチ、ニー、サン、ヨン、ゴー。繰り返します",
-                                      "say~失礼いたします", "hangup:completed"]),
+    (ok("confirm", code="40912345"), ["say~予約番号は、ヨン、ゼロ、キュー、イチ、ニー、サン、ヨン、ゴー。もう一度",
+                                      "say~お電話ありがとうございました", "hangup:completed"]),
 ]
 
 FLOWS = {
@@ -44,7 +44,7 @@ FLOWS = {
         (keys("1203#"), ["store:find_available date=2026-12-03"]),
         (ok("find_available", slots=DAY), ["say~空きがあります", "listen:time"]),
         (keys("1430#"), ["store:hold slot_id=4"]),
-        (ok("hold", hold_id=70), ["say~お席を確保", "listen:yesno"]),
+        (ok("hold", hold_id=70), ["say~を確保しました", "listen:yesno"]),
         (keys("1"), ["store:confirm hold_id=70"]),
     ] + BOOKED,
     "day full, alternatives at once": TO_DATE + [
@@ -85,7 +85,7 @@ FLOWS = {
     "no at read-back, give up": TO_READBACK + [
         (said("いえ、やめておきます"), ["say~日にちの変更は1", "listen:choice"]),
         (said("やめます"), ["store:release_hold hold_id=70"]),
-        (ok("release_hold"), ["say~失礼いたします", "hangup:completed"]),
+        (ok("release_hold"), ["say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "hold expired before confirming": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
@@ -102,7 +102,7 @@ FLOWS = {
         (said("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (said("昭和40年5月6日"), ["store:lookup service=vaccine"]),
         (ok("lookup", **BOOKING), ["say~ご予約は、十二月一日 火曜日、午前十時、市役所本庁舎です。予約番号は、ヨン、ゼロ",
-                                   "say~失礼いたします", "hangup:completed"]),
+                                   "say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "lookup not found, try again": START + [
         (keys("2"), ["say~接種券番号", "listen:digits"]),
@@ -116,7 +116,7 @@ FLOWS = {
         (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (keys("19650506"), ["store:lookup"]),
         (fail("lookup", "identity_mismatch"), ["say~見つかりませんでした", "listen:yesno"]),
-        (said("いいえ"), ["say~失礼いたします", "hangup:completed"]),
+        (said("いいえ"), ["say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "cancel a booking": START + [
         (said("キャンセルしたいです"), ["say~接種券番号", "listen:digits"]),
@@ -124,14 +124,14 @@ FLOWS = {
         (said("平成元年2月3日"), ["store:lookup birthdate=1989-02-03"]),
         (ok("lookup", **BOOKING), ["say~十二月一日 火曜日、午前十時のご予約を取り消します", "listen:yesno"]),
         (said("はい"), ["store:cancel code=40912345"]),
-        (ok("cancel", **BOOKING), ["say~取り消しました", "say~失礼いたします", "hangup:completed"]),
+        (ok("cancel", **BOOKING), ["say~取り消しました", "say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "cancel, then keep it": START + [
         (keys("3"), ["say~接種券番号", "listen:digits"]),
         (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (keys("19650506"), ["store:lookup"]),
         (ok("lookup", **BOOKING), ["say~取り消します", "listen:yesno"]),
-        (keys("2"), ["say~失礼いたします", "hangup:completed"]),
+        (keys("2"), ["say~お電話ありがとうございました", "hangup:completed"]),
     ],
     "move a booking": START + [
         (said("日にちを変えたい"), ["say~接種券番号", "listen:digits"]),
@@ -143,7 +143,7 @@ FLOWS = {
         (said("3時"), ["store:hold slot_id=5"]),
         (ok("hold", hold_id=74), ["say~午後三時、市役所本庁舎に変更します", "listen:yesno"]),
         (said("はい"), ["store:reschedule code=40912345 slot_id=5 hold_id=74"]),
-        (ok("reschedule", **BOOKING), ["say~変更が完了しました。予約番号は、ヨン", "say~失礼いたします", "hangup:completed"]),
+        (ok("reschedule", **BOOKING), ["say~変更しました。予約番号は、ヨン", "say~お電話ありがとうございました", "hangup:completed"]),
     ],
 }
 MOVE_READBACK = FLOWS["move a booking"][:-2]
@@ -156,6 +156,16 @@ FLOWS |= {
     "move, hold expired": MOVE_READBACK + [
         (said("はい"), ["store:reschedule"]),
         (fail("reschedule", "hold_expired"), ["say~確保の時間が過ぎました", "store:find_available"]),
+    ],
+    "date and time in one breath": TO_DATE + [
+        (said("12月3日の2時半でお願いします"), ["store:find_available date=2026-12-03"]),
+        (ok("find_available", slots=DAY), ["store:hold slot_id=4"]),
+        (ok("hold", hold_id=75), ["say~十二月三日 木曜日、午後二時半", "listen:yesno"]),
+    ],
+    "date and time in one breath, that time is full": TO_DATE + [
+        (said("12月3日の午後2時"), ["store:find_available date=2026-12-03"]),
+        (ok("find_available", slots=DAY), ["say~午後二時は空きがありません。近い時間では、午前九時、午後二時半、午後三時",
+                                           "listen:time"]),
     ],
     "operator by voice": START + [
         (said("予約"), ["say~接種券番号", "listen:digits"]),
@@ -171,7 +181,7 @@ FLOWS |= {
     ],
     "restart from the top releases the hold": TO_READBACK + [
         (said("最初からやり直したい"), ["store:release_hold hold_id=70"]),
-        (ok("release_hold"), ["say~ご予約は1", "listen:choice"]),
+        (ok("release_hold"), ["say~予約は1", "listen:choice"]),
     ],
     "two failed turns transfer": TO_DATE + [
         (said("えーと"), ["say~12月3日、来週の水曜日のように", "listen:date"]),
@@ -181,12 +191,12 @@ FLOWS |= {
         (said("11月20日"), ["say~恐れ入ります", "listen:date"]),  # 11月20日 is next year: accepted? no: see below
     ],
     "silence reprompts then transfers": START + [
-        (SILENCE, ["say~お声が聞き取れませんでした。ご予約は1", "listen:choice"]),
+        (SILENCE, ["say~お声が聞き取れませんでした。予約は1", "listen:choice"]),
         (SILENCE, ["say~オペレーターにおつなぎします", "transfer"]),
     ],
     "wrong-length ticket is asked again": START + [
         (keys("1"), ["say~接種券番号", "listen:digits"]),
-        (said("12345"), ["say~10桁の番号を、もう一度", "listen:digits"]),
+        (said("12345"), ["say~10桁の番号をお話しいただくか", "listen:digits"]),
         (keys("123456789#"), ["say~オペレーターにおつなぎします", "transfer"]),
     ],
     "unmapped store failure apologises and transfers": TO_DATE + [
