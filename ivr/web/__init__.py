@@ -18,6 +18,7 @@ from ivr.config import ConfigError, Settings
 from ivr.web.auth import Authenticator, AuthError, SessionCodec
 from ivr.web.deps import WebContext, render
 from ivr.web.routes import admin, bookings, live, queue, session, slots, today
+from ivr.web.store import StoreUnavailable
 from ivr.web.users import UserFile
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def install(
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
     app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -84,3 +86,11 @@ async def _auth_error(request: Request, error: AuthError):
     if error.status == 401:
         return session.login_page(request, request.app.state.web, error=error.message, status_code=401)
     return render(request, "error.html", {"heading": "権限がありません", "message": error.message}, error.status)
+
+
+async def _unavailable(request: Request, error: StoreUnavailable):
+    logger.warning("%s %s: database unavailable", request.method, request.url.path)
+    message = "データベースに接続できません。しばらくしてから、ページを読み込み直してください。"
+    response = render(request, "error.html", {"heading": "一時的に利用できません", "message": message}, 503)
+    response.headers["Retry-After"] = "5"
+    return response

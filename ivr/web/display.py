@@ -1,6 +1,7 @@
 """Pure helpers that turn store and event data into what the pages show.
 
-No I/O here: masking by role, durations, the "needs help" rule, grids and chart series.
+No I/O here: masking by role, durations, grids and chart series. (The "needs help" rule is
+`ivr.live.LiveCall.needs_help`.)
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-
-LOW_CONFIDENCE = 0.6
-FAILURES_FOR_HELP = 2
 
 OUTCOME_LABELS = {
     "booked": "予約完了",
@@ -36,10 +34,6 @@ def mask_code(code: str) -> str:
 def mask_person(masked: str | None) -> str:
     """Operators see no part of the ticket number at all."""
     return "（非表示）" if masked else ""
-
-
-def needs_help(confidence: float | None, failures: int) -> bool:
-    return failures >= FAILURES_FOR_HELP or (confidence is not None and confidence < LOW_CONFIDENCE)
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -117,16 +111,6 @@ def per_hour(moments: Iterable[datetime], tz: tzinfo) -> list[int]:
     for moment in moments:
         counts[moment.astimezone(tz).hour] += 1
     return counts
-
-
-def drop_out_by_step(records: Iterable[tuple[str, str]]) -> tuple[list[str], list[int]]:
-    """(outcome, last_step) pairs -> steps where unfinished calls ended, most frequent first."""
-    counts: dict[str, int] = defaultdict(int)
-    for outcome, step in records:
-        if outcome in ("abandoned", "failed"):
-            counts[step or "（不明）"] += 1
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [k for k, _ in ordered], [v for _, v in ordered]
 
 
 def csv_rows(bookings: Sequence, tz: tzinfo, *, full: bool) -> list[list[str]]:

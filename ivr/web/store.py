@@ -6,10 +6,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ivr.api.errors import is_outage
 from ivr.web.deps import now_utc, state
 from slots.db import run_in_transaction
+
+
+class StoreUnavailable(Exception):
+    """The database does not answer; the page says so in Japanese (503)."""
 
 
 def now(request: Request) -> datetime:
@@ -20,5 +27,10 @@ def now(request: Request) -> datetime:
 def run(request: Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
     factory = state(request, "sessionmaker")
     if factory is None:
-        raise HTTPException(503, "データベースの準備ができていません。しばらくしてから再度お試しください。")
-    return run_in_transaction(factory, fn, *args, **kw)
+        raise StoreUnavailable()
+    try:
+        return run_in_transaction(factory, fn, *args, **kw)
+    except (DBAPIError, PoolTimeout) as error:
+        if not is_outage(error):
+            raise
+        raise StoreUnavailable() from error

@@ -160,3 +160,13 @@ def test_staff_moves_a_booking_to_another_slot(app):
     assert after.slot_id == second.id
     slots_now = run_in_transaction(sessionmaker, store.list_slots, "健診", start, start + timedelta(days=1), now=now)
     assert [(s.booked, s.available) for s in slots_now] == [(0, 1), (1, 0)]
+
+
+def test_a_database_outage_is_a_japanese_page(app, tmp_path):
+    with TestClient(app) as client:
+        login(client, "staff")
+        broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}")
+        app.state.sessionmaker = make_sessionmaker(broken)
+        response = client.get("/today")
+        assert response.status_code == 503 and "データベースに接続できません" in response.text
+        broken.dispose()

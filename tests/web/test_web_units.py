@@ -11,7 +11,7 @@ import pytest
 
 from ivr.events import CallStarted, Transferred
 from ivr.web.auth import Authenticator, AuthError, SessionCodec, check_csrf, token_fingerprint
-from ivr.web.display import build_grids, csv_rows, mask_code, mask_person, needs_help, per_hour
+from ivr.web.display import build_grids, csv_rows, mask_code, mask_person, per_hour
 from ivr.web.forms import FormError, parse_batch, parse_code, parse_times
 from ivr.web.handovers import Handovers
 from ivr.web.users import UserError, UserFile, make_user
@@ -149,8 +149,7 @@ def test_grid_per_site_with_every_day_of_the_week():
     assert a.cell("09:00", date(2026, 12, 1)) is None
 
 
-def test_help_rule_and_hours():
-    assert needs_help(0.3, 0) and needs_help(None, 2) and not needs_help(0.9, 1) and not needs_help(None, 0)
+def test_hours_are_counted_in_the_municipality_zone():
     counts = per_hour([datetime(2026, 11, 24, 0, 15, tzinfo=UTC), datetime(2026, 11, 24, 0, 45, tzinfo=UTC)], TOKYO)
     assert counts[9] == 2 and sum(counts) == 2
 
