@@ -10,7 +10,11 @@ if TYPE_CHECKING:
 
 
 class StoreError(Exception):
-    """Base of every error the store raises on purpose; `reason` is stable, the message is English."""
+    """Base of every error the store raises on purpose; `reason` is stable, the message is English.
+
+    After a StoreError, roll the transaction back (`run_in_transaction` does): on PostgreSQL a
+    constraint that fired under a race leaves the transaction unusable.
+    """
 
     reason = "store_error"
 

@@ -121,3 +121,24 @@ def test_ivr_db_upgrade_command(tmp_path):
     engine = make_engine(url)
     assert {"slots", "holds", "bookings", "audit_log", "call_records"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_pool_survives_the_server_dropping_idle_connections(postgres_database):
+    """The server restarting (all connections dropped) between two transactions loses nothing."""
+    engine = make_engine(postgres_database)
+    Session = make_sessionmaker(engine)
+    batch = spec(capacity=2, service="dropped-pool")
+    run_in_transaction(Session, store.release_batch, batch, actor="staff", now=NOW)
+    slot = run_in_transaction(Session, store.find_available, batch.service, *EVER, now=NOW)[0]
+    admin = make_engine(postgres_database, pool="null")
+    with admin.connect() as conn:
+        killed = conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )).scalar()
+    admin.dispose()
+    assert killed >= 1
+    booking = run_in_transaction(Session, store.book, slot.id, person(3), channel="web", now=NOW)
+    assert run_in_transaction(Session, store.get_booking, booking.code).slot_id == slot.id
+    engine.dispose()
