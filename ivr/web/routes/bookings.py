@@ -78,6 +78,14 @@ def _show(request, session, code, *, flash="", flash_kind="ok", status_code=200)
                  status_code=status_code)
 
 
+def _posted_code(request, session, form):
+    """The booking code from a form, or the page that says what is wrong with it."""
+    try:
+        return parse_code(form.get("code")), None
+    except FormError as error:
+        return None, _page(request, session, errors=error.errors, status_code=422)
+
+
 @router.get("/bookings")
 def bookings_page(request: Request, date: str = "", service: str = "", session=Depends(require("operator"))):
     if not date:
@@ -93,19 +101,17 @@ def bookings_page(request: Request, date: str = "", service: str = "", session=D
 
 @router.post("/bookings/search")
 def search(request: Request, form: dict = Depends(csrf_form), session=Depends(require("operator"))):
-    try:
-        code = parse_code(form.get("code"))
-    except FormError as error:
-        return _page(request, session, errors=error.errors, status_code=422)
+    code, refused = _posted_code(request, session, form)
+    if refused is not None:
+        return refused
     return _show(request, session, code)
 
 
 @router.post("/bookings/cancel")
 def cancel(request: Request, form: dict = Depends(csrf_form), session=Depends(require("staff"))):
-    try:
-        code = parse_code(form.get("code"))
-    except FormError as error:
-        return _page(request, session, errors=error.errors, status_code=422)
+    code, refused = _posted_code(request, session, form)
+    if refused is not None:
+        return refused
     try:
         store.run(request, slot_store.cancel, code, channel="web", now=store.now(request))
     except NotFound:
@@ -116,10 +122,9 @@ def cancel(request: Request, form: dict = Depends(csrf_form), session=Depends(re
 
 @router.post("/bookings/move")
 def move(request: Request, form: dict = Depends(csrf_form), session=Depends(require("staff"))):
-    try:
-        code = parse_code(form.get("code"))
-    except FormError as error:
-        return _page(request, session, errors=error.errors, status_code=422)
+    code, refused = _posted_code(request, session, form)
+    if refused is not None:
+        return refused
     slot_id = form.get("slot_id", "")
     if not slot_id.isdigit():
         return _show(request, session, code, flash="変更先の枠を選んでください。", flash_kind="bad", status_code=422)
