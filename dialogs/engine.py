@@ -98,6 +98,7 @@ class Engine:
                     return self._repeat(step)
                 value = self._from_speech(step, text)
                 if value is not None:
+                    self.values.pop("time_hint", None)
                     if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
                         self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
                     break
