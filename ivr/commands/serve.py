@@ -56,56 +56,77 @@ def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[signal.Signa
 
 
 async def run_service(settings: Settings, *, http_socket: socket.socket | None = None) -> None:
-    """Compose and run the service until a signal; returns after a graceful stop."""
+    """Migrate, compose and run the service until a signal; returns after a graceful stop.
+
+    The signal handlers come first, so that SIGTERM/SIGINT while migrating or loading the models
+    also ends in a clean stop (exit 0) rather than the default kill.
+    """
     loop = asyncio.get_running_loop()
-    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_WORKER * max(1, settings.workers)
-    await asyncio.to_thread(upgrade, settings.db)
-    logger.info("database migrated")
-    engine = make_engine(settings.db)
+    stopping = asyncio.Event()
+    servers: list[ApiServer] = []  # the HTTP server once it exists: a second signal forces it down
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping.is_set():
+            logger.warning("%s again: stopping now", sig.name)
+            for server in servers:
+                server.force_exit = True
+        else:
+            logger.info("%s: stopping", sig.name)
+        stopping.set()
+
+    _on_signals(loop, on_signal)
+    try:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_WORKER * max(1, settings.workers)
+        await asyncio.to_thread(upgrade, settings.db)
+        logger.info("database migrated")
+        engine = make_engine(settings.db)
+        try:
+            await _run(settings, make_sessionmaker(engine), http_socket, stopping, servers)
+        finally:
+            engine.dispose()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if http_socket is not None:
+            http_socket.close()
+    logger.info("stopped")
+
+
+async def _run(settings: Settings, factory, http_socket: socket.socket | None, stopping: asyncio.Event,
+               servers: list[ApiServer]) -> None:
+    """The running service: IVR runtime and HTTP API, until `stopping` is set."""
     bus = EventBus()
-    bus.bind(loop)
+    bus.bind(asyncio.get_running_loop())
     live = LiveCalls()
-    factory = make_sessionmaker(engine)
     # The IVR: AudioSocket server, AMI client (retrying in the background) and the call sessions.
     runtime = IvrRuntime(settings, sessionmaker=factory, bus=bus)
     try:
         await runtime.start()
     except (OSError, RuntimeError, ValueError) as error:  # a missing model or script, a busy port
         await runtime.stop(grace=0)
-        engine.dispose()
         raise click.ClickException(f"cannot start the IVR: {error}") from None
-    app = create_app(settings, sessionmaker=factory, bus=bus, live=live, ami=runtime.ami,
-                     probes={"audiosocket": runtime.audiosocket_probe})
-    sock = http_socket or listen(settings.http)
-    server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True))
-    stopping = asyncio.Event()
-
-    def on_signal(sig: signal.Signals) -> None:
-        if stopping.is_set():
-            logger.warning("%s again: stopping now", sig.name)
-            server.force_exit = True
-        logger.info("%s: stopping", sig.name)
-        stopping.set()
-
-    _on_signals(loop, on_signal)
-    serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
-    host, port = sock.getsockname()[:2]
-    logger.info("serving the API on http://%s:%d (docs at /docs)", host, port)
+    serving: asyncio.Task[None] | None = None
     try:
+        if stopping.is_set():  # a signal while starting: stop without serving
+            return
+        app = create_app(settings, sessionmaker=factory, bus=bus, live=live, ami=runtime.ami,
+                         probes={"audiosocket": runtime.audiosocket_probe})
+        sock = http_socket or listen(settings.http)
+        server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True))
+        servers.append(server)
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        host, port = sock.getsockname()[:2]
+        logger.info("serving the API on http://%s:%d (docs at /docs)", host, port)
         stopper = asyncio.create_task(stopping.wait())
         await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
+    finally:
         # Stop accepting calls, let calls in progress finish (settings.shutdown_grace_seconds), release
         # their holds, close the AMI client; then stop HTTP.
         await runtime.stop()
-        server.should_exit = True
+    if serving is not None:
+        servers[0].should_exit = True
         await serving
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        engine.dispose()
-        sock.close()
-    logger.info("stopped")
 
 
 @click.command("serve")

@@ -95,3 +95,16 @@ def test_serve_refuses_malformed_tokens(tmp_path):
     result = subprocess.run([str(IVR), "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--http",
                              f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "unknown role 'boss'" in result.stderr
+
+
+def test_sigterm_while_starting_is_a_clean_stop(tmp_path):
+    port = free_port()
+    process = start(f"sqlite:///{tmp_path / 'early.db'}", port, tmp_path)
+    log = tmp_path / f"serve-{port}.log"
+    deadline = time.monotonic() + 90
+    while "database migrated" not in log.read_text(encoding="utf-8"):  # the handlers are installed by now
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text(encoding="utf-8")
+    assert "SIGTERM: stopping" in log.read_text(encoding="utf-8")
