@@ -16,6 +16,7 @@ from dialogs.messages import (
     Action, Digits, Hangup, Input, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
 )
 from dialogs.normalize import keys
+from dialogs.normalize.text import clean
 from dialogs.readings import birthdate_reading, date_reading, digits_reading, kanji, masked, time_reading
 from dialogs.script import Script, Step
 
@@ -334,9 +335,20 @@ class Engine:
         if kind == "choice":
             options = {o.key: o.words for o in step.options}
             match = nlu.match_choice(text, options)
-            return match.key if match else None
+            if match:
+                return match.key
+            return self._said_key(step, text)
         text = text.strip()
         return text or None
+
+    @staticmethod
+    def _said_key(step: Step, text: str) -> str | None:
+        """A menu answered with the key's number said aloud: 「1番」, 「いち」, 「2です」."""
+        short = clean(text).removesuffix("番")
+        said = nlu.parse_digits(short) if len(short) <= 4 else None
+        if said is None or len(said) != 1:
+            return None
+        return next((o.key for o in step.options if o.dtmf == said), None)
 
     def _from_keys(self, step: Step, pressed: str) -> object | None:
         kind = step.ask

@@ -23,6 +23,20 @@ def _reachable(script: Script, roots: list[str]) -> set[str]:
     return seen
 
 
+def _first_menu(script: Script) -> Step | None:
+    """The first choice question a caller meets, following single `next` links from the start."""
+    name, seen = script.start, set()
+    while name in script.steps and name not in seen:
+        seen.add(name)
+        step = script.steps[name]
+        if step.ask == "choice":
+            return step
+        if step.ask or step.do or step.branch or "next" not in step.next:
+            return None
+        name = step.next["next"]
+    return None
+
+
 def _ancestors(script: Script) -> dict[str, set[str]]:
     """For each step, the steps that can run before it on some path from the start."""
     parents: dict[str, set[str]] = {name: set() for name in script.steps}
@@ -107,6 +121,10 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         for outcome in step.next:
             if outcome not in required and outcome not in OPTIONAL_OUTCOMES:
                 err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
+
+    menu = _first_menu(script)
+    if menu is not None and "オペレーター" not in menu.say and "{operator_key}" not in menu.say:
+        err(menu, "say", "the first menu must say which key reaches an operator (オペレーターは0…)")
 
     reachable = _reachable(script, [script.start, script.restart])
     for name, step in script.steps.items():

@@ -18,7 +18,7 @@ _RELATIVE = (  # longest first
     ("きょう", 0), ("明日", 1), ("あした", 1), ("あす", 1),
 )
 _YEAR = rf"(?:(?P<western>\d{{4}})年|(?P<era>{ERA_PATTERN})(?P<era_year>\d{{1,2}}|元)年)"
-_FULL_RE = re.compile(rf"(?:{_YEAR})?(?P<month>\d{{1,2}})月(?P<day>\d{{1,2}})日")
+_FULL_RE = re.compile(rf"(?:{_YEAR})?の?(?P<month>\d{{1,2}})月の?(?P<day>\d{{1,2}})日")
 _SLASH_RE = re.compile(r"(?:(?P<western>\d{4})[/-])?(?P<month>\d{1,2})[/-](?P<day>\d{1,2})(?!\d)")
 _NEXT_MONTH_RE = re.compile(r"(?P<which>今月|来月|再来月)の?(?P<day>\d{1,2})日")
 _DAY_RE = re.compile(r"(?<![\d月])(?P<day>\d{1,2})日(?![後間])")

@@ -167,6 +167,12 @@ FLOWS |= {
         (ok("find_available", slots=DAY), ["say~午後二時は空きがありません。近い時間では、午前九時、午後二時半、午後三時",
                                            "listen:time"]),
     ],
+    "menu answered with the number said aloud": START + [
+        (said("2番"), ["say~接種券番号", "listen:digits"]),
+    ],
+    "menu number not on the menu": START + [
+        (said("7番"), ["say~恐れ入ります", "listen:choice"]),
+    ],
     "operator by voice": START + [
         (said("予約"), ["say~接種券番号", "listen:digits"]),
         (said("オペレーターと話したい"), ["say~オペレーターにおつなぎします", "transfer"]),

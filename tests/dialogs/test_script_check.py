@@ -19,7 +19,7 @@ steps:
     say: こんにちは。
     next: menu
   menu:
-    say: 予約は1を押してください。
+    say: 予約は1、オペレーターは0を押してください。
     ask: choice
     options:
       book: {words: [予約], key: "1"}
@@ -56,6 +56,8 @@ BROKEN = [
     ("step not a mapping", "  bye:\n    say: 失礼いたします。\n    do: hangup\n", "  bye: 失礼いたします\n", 18, "bye",
      "must be a mapping"),
     ("bad step name", "  ask_ok:", "  Ask-OK:", 14, "Ask-OK", "lower-case"),
+    ("menu without the operator key", "予約は1、オペレーターは0を押してください。", "予約は1を押してください。", 9,
+     "menu", "which key reaches an operator"),
     ("branch without value", "    ask: yesno\n    next: {yes: bye, no: menu}", "    branch: mode\n    next: {book: bye}",
      16, "ask_ok", "needs a value 'mode'"),
 ]
