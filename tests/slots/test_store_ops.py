@@ -158,7 +158,7 @@ def test_one_active_booking_per_person_and_service(tx, slots_of):
 
 
 def test_the_database_enforces_one_active_booking(Session, slots_of):
-    from slots.store import _insert_booking
+    from slots.bookings import _insert_booking
     from slots.models import Slot
     from slots.timeutil import to_db
 

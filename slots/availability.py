@@ -1,0 +1,131 @@
+"""Slots: releasing batches, listing and finding free places, closing. Every read of availability
+sweeps expired holds first (`expire_holds`), so a crashed process never leaks places."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from slots.batches import BatchSpec, preview_batch
+from slots.counters import audit, expire_holds, fresh_slot, open_condition, slot_view
+from slots.errors import NotFound, NotOpenYet, SlotClosed, SlotFull
+from slots.models import Batch, Slot
+from slots.timeutil import from_db, to_db
+from slots.views import BatchResult, SlotView
+
+log = logging.getLogger(__name__)
+
+INSERT_CHUNK = 500
+
+
+def release_batch(session: Session, spec: BatchSpec, *, actor: str, now: datetime) -> BatchResult:
+    """Create the batch's slots that do not exist yet (same service, site and start). Idempotent."""
+    at = to_db(now, "now")
+    batch_id = spec.batch_id
+    spans = preview_batch(spec)
+    opens_at = None if spec.opens_at is None else to_db(spec.opens_at, "opens_at")
+    if session.get(Batch, batch_id) is None:
+        session.execute(_insert_ignore(session, Batch, [{
+            "id": batch_id, "service": spec.service, "site": spec.site, "spec": spec.canonical(),
+            "actor": actor, "created_at": at,
+        }], "id"))
+    created = 0
+    for i in range(0, len(spans), INSERT_CHUNK):
+        rows = [{
+            "service": spec.service, "site": spec.site, "start_at": to_db(start), "end_at": to_db(end),
+            "capacity": spec.capacity, "booked": 0, "held": 0, "opens_at": opens_at, "closed": False,
+            "batch_id": batch_id,
+        } for start, end in spans[i:i + INSERT_CHUNK]]
+        created += len(session.execute(_insert_ignore(session, Slot, rows, "service", "site", "start_at")).all())
+    if created:
+        audit(session, at, actor, "release_batch", detail={"batch_id": batch_id, "created": created})
+    log.info("batch %s: %d slots created, %d existed", batch_id, created, len(spans) - created)
+    return BatchResult(batch_id=batch_id, created=created, skipped=len(spans) - created)
+
+
+def _insert_ignore(session: Session, model, rows: list[dict], *conflict: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, on SQLite and PostgreSQL alike."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - make_engine refuses other databases
+        raise RuntimeError(f"unsupported dialect {dialect}")
+    statement = dialect_insert(model).values(rows).on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(model.id)
+
+
+def get_slot(session: Session, slot_id: int, *, now: datetime) -> SlotView:
+    expire_holds(session, now=now, slot_ids=[slot_id])
+    slot = fresh_slot(session, slot_id)
+    if slot is None:
+        raise NotFound(f"no slot {slot_id}")
+    return slot_view(slot)
+
+
+def list_slots(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
+               available_only: bool = False, now: datetime) -> list[SlotView]:
+    """Slots of `service` starting in [start, end), in order; `available_only` keeps open, free ones."""
+    lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
+    expire_holds(session, now=now)
+    query = select(Slot).where(Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi)
+    if site is not None:
+        query = query.where(Slot.site == site)
+    if available_only:
+        query = query.where(open_condition(at), Slot.booked + Slot.held < Slot.capacity)
+    query = query.order_by(Slot.start_at, Slot.site, Slot.id).execution_options(populate_existing=True)
+    return [slot_view(slot) for slot in session.execute(query).scalars()]
+
+
+def find_available(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
+                   now: datetime) -> list[SlotView]:
+    """Open slots with at least one free place (live holds count as taken)."""
+    return list_slots(session, service, start, end, site=site, available_only=True, now=now)
+
+
+def nearest_available(session: Session, service: str, wanted: datetime, *, limit: int = 3, site: str | None = None,
+                      now: datetime, exclude: int | None = None) -> list[SlotView]:
+    """Up to `limit` open slots with a free place, nearest to `wanted` first (ties: earlier first)."""
+    at, target = to_db(now, "now"), to_db(wanted, "wanted")
+    expire_holds(session, now=now)
+    base = select(Slot).where(Slot.service == service, open_condition(at), Slot.booked + Slot.held < Slot.capacity)
+    if site is not None:
+        base = base.where(Slot.site == site)
+    if exclude is not None:
+        base = base.where(Slot.id != exclude)
+    base = base.execution_options(populate_existing=True)
+    after = session.execute(base.where(Slot.start_at >= target).order_by(Slot.start_at, Slot.id).limit(limit)).scalars().all()
+    before = session.execute(base.where(Slot.start_at < target).order_by(Slot.start_at.desc(), Slot.id).limit(limit)).scalars().all()
+    ranked = sorted([*after, *before], key=lambda s: (abs(s.start_at - target), s.start_at, s.id))
+    return [slot_view(slot) for slot in ranked[:limit]]
+
+
+def close_slot(session: Session, slot_id: int, *, actor: str, now: datetime) -> SlotView:
+    """Stop new holds and bookings on the slot; existing bookings stay. Idempotent."""
+    at = to_db(now, "now")
+    result = session.execute(
+        update(Slot).where(Slot.id == slot_id, Slot.closed.is_(False)).values(closed=True)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        audit(session, at, actor, "close_slot", slot_id=slot_id)
+    return get_slot(session, slot_id, now=now)
+
+
+def refuse(session: Session, slot_id: int, now: datetime, *, alternatives: int = 3) -> None:
+    """Raise the error that explains why slot `slot_id` took no place at `now` (naive UTC)."""
+    slot = fresh_slot(session, slot_id)
+    if slot is None:
+        raise NotFound(f"no slot {slot_id}")
+    if slot.closed or slot.start_at <= now:
+        raise SlotClosed(f"slot {slot_id} is closed")
+    if slot.opens_at is not None and slot.opens_at > now:
+        raise NotOpenYet(f"slot {slot_id} opens at {from_db(slot.opens_at).isoformat()}", from_db(slot.opens_at))
+    nearest = nearest_available(
+        session, slot.service, from_db(slot.start_at), limit=alternatives, now=from_db(now), exclude=slot.id,
+    )
+    raise SlotFull(f"slot {slot_id} is full", nearest)
