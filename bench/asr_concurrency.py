@@ -130,13 +130,35 @@ def load(backend: str):
     return WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=2, max_batch=batch)
 
 
+def throughput(utterances: list[bytes]) -> None:
+    """Offline: all utterances submitted at once; utterances decoded per second of wall time."""
+    from ivr.speech.whisper_backend import WhisperRecognizer
+
+    print("| whisper setup | utterances | utterances/s | mean wait+decode s |")
+    print("|---|---|---|---|")
+    for parallel, batch in ((1, 1), (2, 1), (2, 4), (2, 8)):
+        recognizer = WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=parallel, max_batch=batch)
+        recognizer.recognize_sync(utterances[0])
+        started = time.monotonic()
+        results = [f.result() for f in [recognizer.submit(u) for u in utterances]]
+        wall = time.monotonic() - started
+        mean = statistics.mean(r.wait_seconds + r.decode_seconds for r in results)
+        print(f"| {parallel} replica(s), batch <= {batch} | {len(results)} | {len(results) / wall:.2f} | {mean:.2f} |", flush=True)
+        recognizer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--backends", nargs="+", default=["whisper-batch", "whisper-nobatch", "vosk"])
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--throughput", type=int, default=0, help="Only the offline throughput test on N utterances.")
     args = parser.parse_args()
+    if args.throughput:
+        voice = Voice(speed=1.0, volume_dbfs=-6.0)
+        throughput([synthesize_phone(PHRASES[i % len(PHRASES)], voice, seed=i) for i in range(args.throughput)])
+        return
     calls = [call_audio(seed, args.turns) for seed in range(max(args.n))]
     warm_up = synthesize_phone(PHRASES[2], Voice())
     rows = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ivr.commands import with_overrides
-from ivr.speech.asr import NO_HINTS, load_recognizer
+from ivr.speech.asr import NO_HINTS, Hints, load_recognizer
 from ivr.speech.audio import ASR_RATE, PHONE_RATE, AudioError
 from ivr.speech.models import ModelError
 
@@ -81,14 +81,22 @@ def eval_group() -> None:
 @eval_group.command("asr")
 @click.option("--backend", type=click.Choice(["whisper", "vosk"]), multiple=True, default=("whisper",), show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N phrases per voice.")
+@click.option("--hints/--no-hints", default=False, show_default=True, help="Pass the booking key words as hints.")
 @click.option("--noise-dbfs", type=float, default=-60.0, show_default=True, help="White line noise level.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.pass_context
 def eval_asr(
-    ctx: click.Context, backend: tuple[str, ...], limit: int | None, noise_dbfs: float, json_out: Path | None
+    ctx: click.Context,
+    backend: tuple[str, ...],
+    limit: int | None,
+    hints: bool,
+    noise_dbfs: float,
+    json_out: Path | None,
 ) -> None:
     """CER (kana readings) and latency per backend on synthesized booking phrases through a phone channel."""
-    from ivr.speech.evaluation import PHRASES, VOICES, build_test_set, corpus_cer, percentile
+    from ivr.speech.evaluation import HINT_WORDS, PHRASES, VOICES, build_test_set, corpus_cer, percentile
+
+    turn_hints = Hints(words=HINT_WORDS) if hints else NO_HINTS
 
     started = time.monotonic()
     samples = build_test_set(PHRASES[:limit] if limit else PHRASES, VOICES, noise_dbfs=noise_dbfs)
@@ -105,13 +113,15 @@ def eval_asr(
         try:
             recognizer.recognize_sync(samples[0].pcm8k)  # warm-up
             for sample in samples:
-                result = recognizer.recognize_sync(sample.pcm8k)
+                result = recognizer.recognize_sync(sample.pcm8k, turn_hints)
                 rows.append((sample, result))
         finally:
             recognizer.close()
         latencies = [r.decode_seconds for _, r in rows]
         entry = {
             "backend": name,
+            "hints": hints,
+            "noise_dbfs": noise_dbfs,
             "utterances": len(rows),
             "cer": corpus_cer((s.text, r.text) for s, r in rows),
             "per_voice_cer": {

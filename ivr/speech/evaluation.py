@@ -42,6 +42,9 @@ PHRASES: tuple[str, ...] = (
     "予約番号は八七六五四三二一です。",
 )
 
+# A booking line's key words, as the dialog passes them in `Hints.words` (Whisper's initial prompt).
+HINT_WORDS: tuple[str, ...] = ("予約", "接種券番号", "生年月日", "日にち", "時間", "はい", "いいえ")
+
 VOICES: tuple[Voice, ...] = (
     Voice(speed=1.0, volume_dbfs=-6.0),
     Voice(speed=0.85, volume_dbfs=-4.0, half_tone=-3.0),
