@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, time
 
 from dialogs import normalize as nlu
 from dialogs.messages import (
     Action, Digits, Hangup, Input, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
 )
-from dialogs.normalize import keys
-from dialogs.normalize.text import clean
-from dialogs.readings import birthdate_reading, date_reading, digits_reading, kanji, masked, time_reading
+from dialogs import understand
+from dialogs.readings import masked
+from dialogs.render import render
 from dialogs.script import Script, Step
 
 __all__ = [
@@ -86,28 +86,34 @@ class Engine:
                 return self._repeat(step)
             if pressed == self.script.operator_key:
                 return self._operator()
-            value = self._from_keys(step, pressed)
+            value = understand.from_keys(step, pressed, today=self.today, yes=self.script.yes_key, no=self.script.no_key)
         elif isinstance(event, Utterance):
-            value = None
-            for text in event.nbest:
-                intent = nlu.parse_intent(text)
-                if intent == nlu.intents.OPERATOR:
-                    return self._operator()
-                if intent == nlu.intents.RESTART:
-                    return self._restart()
-                if intent == nlu.intents.REPEAT:
-                    return self._repeat(step)
-                value = self._from_speech(step, text)
-                if value is not None:
-                    self.values.pop("time_hint", None)
-                    if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
-                        self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
-                    break
+            intent, value = self._hear(step, event)
+            if intent == nlu.intents.OPERATOR:
+                return self._operator()
+            if intent == nlu.intents.RESTART:
+                return self._restart()
+            if intent == nlu.intents.REPEAT:
+                return self._repeat(step)
         else:
             raise EngineError(f"unknown input {event!r}")
         if value is None:
             return self._fail(step)
         return self._accept(step, value)
+
+    def _hear(self, step: Step, event: Utterance) -> tuple[str | None, object | None]:
+        """(global intent, None) or (None, value) from the first n-best text that gives one."""
+        for text in event.nbest:
+            intent = nlu.parse_intent(text)
+            if intent is not None:
+                return intent, None
+            value = understand.from_speech(step, text, today=self.today)
+            if value is not None:
+                self.values.pop("time_hint", None)
+                if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
+                    self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
+                return None, value
+        return None, None
 
     def summary(self) -> str:
         """One line for the operator: what the caller said so far, personal data masked."""
@@ -317,59 +323,6 @@ class Engine:
             self.values["code"] = value.get("code")
         return "ok"
 
-    # ------------------------------------------------------------------ understanding
-
-    def _from_speech(self, step: Step, text: str) -> object | None:
-        kind = step.ask
-        if kind == "digits":
-            value = nlu.parse_digits(text, length=step.length)
-            return value if value is not None and len(value) == step.length else None
-        if kind == "date":
-            return self._future(nlu.parse_date(text, today=self.today))
-        if kind == "time":
-            return nlu.parse_time(text)
-        if kind == "birthdate":
-            return nlu.parse_birthdate(text, today=self.today)
-        if kind == "yesno":
-            return nlu.parse_yesno(text)
-        if kind == "choice":
-            options = {o.key: o.words for o in step.options}
-            match = nlu.match_choice(text, options)
-            if match:
-                return match.key
-            return self._said_key(step, text)
-        text = text.strip()
-        return text or None
-
-    @staticmethod
-    def _said_key(step: Step, text: str) -> str | None:
-        """A menu answered with the key's number said aloud: 「1番」, 「いち」, 「2です」."""
-        short = clean(text).removesuffix("番")
-        said = nlu.parse_digits(short) if len(short) <= 4 else None
-        if said is None or len(said) != 1:
-            return None
-        return next((o.key for o in step.options if o.dtmf == said), None)
-
-    def _from_keys(self, step: Step, pressed: str) -> object | None:
-        kind = step.ask
-        if kind in ("digits", "text"):
-            ok = pressed.isdigit() and (step.length is None or len(pressed) == step.length)
-            return pressed if ok else None
-        if kind == "date":
-            return self._future(keys.key_date(pressed, today=self.today))
-        if kind == "time":
-            return keys.key_time(pressed)
-        if kind == "birthdate":
-            return keys.key_birthdate(pressed, today=self.today)
-        if kind == "yesno":
-            return keys.key_yesno(pressed, yes=self.script.yes_key, no=self.script.no_key)
-        if kind == "choice":
-            return next((o.key for o in step.options if o.dtmf == pressed), None)
-        return None
-
-    def _future(self, value: date | None) -> date | None:
-        return value if value is not None and value >= self.today else None
-
     # ------------------------------------------------------------------ speaking
 
     def _listen(self, step: Step) -> Listen:
@@ -382,77 +335,8 @@ class Engine:
 
     def _say(self, text: str, step: Step) -> Say:
         kind = "code" if "{code}" in text else step.kind
-        return Say(text.format_map(_Readings(self)), interruptible=step.interruptible and kind != "code", kind=kind)
+        return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind)
 
 
 def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, date) else None
-
-
-class _Readings(dict):
-    """Placeholder values as the caller hears them."""
-
-    def __init__(self, engine: Engine):
-        super().__init__()
-        self.engine = engine
-
-    def __missing__(self, name: str) -> str:
-        v = self.engine.values
-        script = self.engine.script
-        if name == "title":
-            return script.title
-        if name == "operator_key":
-            return kanji(int(script.operator_key))
-        if name == "day":  # the wanted date without its weekday, for shorter prompts
-            return date_reading(v["date"], weekday=False) if isinstance(v.get("date"), date) else ""
-        if name == "code":
-            return digits_reading(str(v.get("code", "")))
-        if name.endswith("_tail"):
-            return digits_reading(str(v.get(name[: -len("_tail")], ""))[-4:])
-        if name in ("open_times", "count", "places"):
-            return _open_times(name, v.get("day_slots") or [])  # type: ignore[arg-type]
-        if name == "alternatives":
-            return _alternatives(v.get("alternatives") or [], v.get("date"))  # type: ignore[arg-type]
-        booking: dict = v.get("booking") or {}  # type: ignore[assignment]
-        if name == "site":
-            return str(v.get("site") or booking.get("site", ""))
-        if name == "booking_date":
-            return date_reading(date.fromisoformat(booking["date"])) if booking.get("date") else ""
-        if name == "booking_time":
-            return time_reading(time.fromisoformat(booking["time"])) if booking.get("time") else ""
-        value = v.get(name)
-        if name == "birthdate" and isinstance(value, date):
-            return birthdate_reading(value)
-        if isinstance(value, datetime):
-            return f"{date_reading(value.date())} {time_reading(value.time())}"
-        if isinstance(value, date):
-            return date_reading(value)
-        if isinstance(value, time):
-            return time_reading(value)
-        if isinstance(value, int):
-            return kanji(value)
-        return "" if value is None else str(value)
-
-
-def _open_times(name: str, slots: list[dict]) -> str:
-    times = sorted({s["time"] for s in slots})
-    if name == "count":
-        return kanji(len(times))
-    if name == "places":
-        return kanji(min(9999, sum(int(s.get("available", 0)) for s in slots)))
-    readings = [time_reading(time.fromisoformat(t)) for t in times]
-    if len(readings) <= 3:
-        return "、".join(readings)
-    return f"{readings[0]}から{readings[-1]}の間"
-
-
-def _alternatives(slots: list[dict], wanted_day: object) -> str:
-    """Times on the wanted day alone; other days once each: 十二月四日 金曜日の午前九時半、午後二時."""
-    groups: dict[str, list[str]] = {}
-    for slot in sorted(slots, key=lambda s: (s.get("date") or "", s["time"])):
-        groups.setdefault(slot.get("date") or "", []).append(time_reading(time.fromisoformat(slot["time"])))
-    parts = []
-    for day, times in groups.items():
-        same_day = not day or date.fromisoformat(day) == wanted_day
-        parts.append("、".join(times) if same_day else f"{date_reading(date.fromisoformat(day))}の{'、'.join(times)}")
-    return "、".join(parts)

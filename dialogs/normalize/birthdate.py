@@ -11,7 +11,7 @@ from dialogs.normalize.text import clean, width
 _ERA_RE = re.compile(
     rf"(?P<era>{ERA_PATTERN})(?P<year>\d{{1,2}}|元)年(?P<month>\d{{1,2}})月(?P<day>\d{{1,2}})日"
 )
-_ERA_DOT_RE = re.compile(rf"(?P<era>[MTSHR])(?P<year>\d{{1,2}})[./-](?P<month>\d{{1,2}})[./-](?P<day>\d{{1,2}})")
+_ERA_DOT_RE = re.compile(r"(?P<era>[MTSHR])(?P<year>\d{1,2})[./-](?P<month>\d{1,2})[./-](?P<day>\d{1,2})")
 _WESTERN_RE = re.compile(r"(?P<year>\d{4})年(?P<month>\d{1,2})月(?P<day>\d{1,2})日")
 _WESTERN_SEP_RE = re.compile(r"(?<!\d)(?P<year>\d{4})[./-](?P<month>\d{1,2})[./-](?P<day>\d{1,2})(?!\d)")
 _COMPACT_RE = re.compile(r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})$")
