@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import replace_section  # noqa: E402
 from telephony.ami.client import AmiClient  # noqa: E402
 from telephony.audiosocket.protocol import Audio  # noqa: E402
 from telephony.audiosocket.sender import FRAME_SECONDS  # noqa: E402
@@ -178,17 +179,6 @@ def format_section(result: PacingResult, command: str) -> str:
     ])
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    doc = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -199,8 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--nice", type=int, default=0,
+                        help="change this process's nice value first (negative needs root), as production "
+                             "would run `ivr serve` above batch jobs")
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
 
     from telephony.asterisk_runtime import AsteriskRuntime, RuntimeConfig
 
@@ -226,11 +221,12 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(run())
     finally:
         runtime.down()
-    command = f"python bench/pacing.py --calls {args.calls} --seconds {args.seconds:g}"
+    command = f"python bench/pacing.py --calls {args.calls} --seconds {args.seconds:g}" + (
+        f" --nice {args.nice}" if args.nice else "")
     section = format_section(result, command)
     print(section)
     if args.write:
-        write_section(section)
+        replace_section(ROOT / "docs" / "BENCHMARKS.md", BEGIN, END, section)
 
 
 if __name__ == "__main__":

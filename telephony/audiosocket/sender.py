@@ -62,8 +62,28 @@ def split_frames(pcm: bytes) -> list[bytes]:
     return frames
 
 
+async def pace(tick: Callable[[], bool], *, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+               frame_seconds: float, on_reanchor: Callable[[float], None]) -> None:
+    """Call `tick()` every `frame_seconds` on an absolute schedule until it returns False.
+
+    Jitter never accumulates: each wake-up aims at anchor + n * frame_seconds. Behind by more than
+    MAX_BACKLOG_SECONDS (the process was starved), the schedule is re-anchored instead of bursting.
+    """
+    anchor = clock()
+    ticks = 0
+    while tick():
+        ticks += 1
+        delay = anchor + ticks * frame_seconds - clock()
+        if delay < -MAX_BACKLOG_SECONDS:
+            on_reanchor(-delay)
+            anchor = clock() - (ticks - 1) * frame_seconds  # the next frame in one frame time
+            delay = frame_seconds
+        await sleep(max(0.0, delay))
+
+
 class PacedSender:
-    """Owns the outbound side of one call; `run()` is its task (started by the connection)."""
+    """Owns the outbound side of one call. Driven either by its own `run()` task or by a shared
+    `FrameClock` (one timer for every call in the process, far fewer wake-ups under load)."""
 
     def __init__(
         self,
@@ -89,6 +109,10 @@ class PacedSender:
         """True while queued audio remains to be sent."""
         return bool(self._queue)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def play(self, pcm8k: bytes) -> Playback:
         """Queue 8 kHz 16-bit mono PCM after whatever is already queued."""
         frames = split_frames(pcm8k)
@@ -108,7 +132,7 @@ class PacedSender:
         return dropped
 
     def close(self) -> None:
-        """Stop sending (the run task ends at its next tick); queued playbacks finish with False."""
+        """Stop sending at once (no frame is written after this); queued playbacks finish with False."""
         self._closed = True
         self.flush()
 
@@ -121,21 +145,73 @@ class PacedSender:
             playback._finish(True)
         return frame
 
+    def tick(self) -> bool:
+        """Write the next frame (speech or silence) in one write; False once closed."""
+        if self._closed or self._writer.is_closing():
+            self.close()
+            return False
+        self._writer.write(self._next_frame())
+        self.frames_written += 1
+        return True
+
+    def _reanchored(self, behind: float) -> None:
+        self.reanchors += 1
+        log.debug("call %s: sender %.0f ms behind; re-anchoring", self._call_id, behind * 1000)
+
     async def run(self) -> None:
-        """Write one frame per tick until closed or the writer closes."""
-        anchor = self._clock()
-        tick = 0
+        """Pace this sender with its own timer until closed or the writer closes."""
         try:
-            while not self._closed and not self._writer.is_closing():
-                self._writer.write(self._next_frame())
-                self.frames_written += 1
-                tick += 1
-                delay = anchor + tick * self._frame_seconds - self._clock()
-                if delay < -MAX_BACKLOG_SECONDS:
-                    self.reanchors += 1
-                    log.debug("call %s: sender %.0f ms behind; re-anchoring", self._call_id, -delay * 1000)
-                    anchor = self._clock() - (tick - 1) * self._frame_seconds  # next frame in 20 ms
-                    delay = self._frame_seconds
-                await self._sleep(max(0.0, delay))
+            await pace(self.tick, clock=self._clock, sleep=self._sleep, frame_seconds=self._frame_seconds,
+                       on_reanchor=self._reanchored)
         finally:
             self.close()
+
+
+class FrameClock:
+    """One 20 ms timer that ticks every registered sender: a process with many calls wakes up 50
+    times a second instead of 50 times per call. Its task runs while there are senders."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 frame_seconds: float = FRAME_SECONDS) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._frame_seconds = frame_seconds
+        self._senders: dict[PacedSender, None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.reanchors = 0
+
+    def __len__(self) -> int:
+        return len(self._senders)
+
+    def add(self, sender: PacedSender) -> None:
+        """Tick `sender` from the next tick on (within 20 ms); it leaves when it closes."""
+        if sender.closed:
+            return
+        self._senders[sender] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="audiosocket-frame-clock")
+
+    def _tick_all(self) -> bool:
+        for sender in list(self._senders):
+            if not sender.tick():
+                del self._senders[sender]
+        return bool(self._senders)
+
+    def _reanchored(self, behind: float) -> None:
+        self.reanchors += 1
+        for sender in self._senders:
+            sender.reanchors += 1
+        log.debug("frame clock %.0f ms behind; re-anchoring", behind * 1000)
+
+    async def _run(self) -> None:
+        await pace(self._tick_all, clock=self._clock, sleep=self._sleep, frame_seconds=self._frame_seconds,
+                   on_reanchor=self._reanchored)
+
+    async def close(self) -> None:
+        for sender in list(self._senders):
+            sender.close()
+        self._senders.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -33,7 +33,7 @@ from telephony.audiosocket.protocol import (
     Uuid,
     encode,
 )
-from telephony.audiosocket.sender import PacedSender
+from telephony.audiosocket.sender import FrameClock, PacedSender
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class CallConnection:
     """One AudioSocket call: the UUID, inbound messages, and the paced `sender`."""
 
     def __init__(self, call_uuid: uuid_module.UUID, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, decoder: Decoder) -> None:
+                 writer: asyncio.StreamWriter, decoder: Decoder, frame_clock: FrameClock | None = None) -> None:
         self.uuid = call_uuid
         self.call_id = str(call_uuid)[:8]  # for logs
         self._reader = reader
@@ -61,7 +61,11 @@ class CallConnection:
         self.hung_up_by_us = False
         self.audio_dropped = 0
         self.error: ProtocolError | None = None
-        self._sender_task = asyncio.create_task(self.sender.run(), name=f"audiosocket-send-{self.call_id}")
+        if frame_clock is not None:
+            frame_clock.add(self.sender)  # one shared 20 ms timer for every call
+            self._sender_task: asyncio.Task[None] | None = None
+        else:
+            self._sender_task = asyncio.create_task(self.sender.run(), name=f"audiosocket-send-{self.call_id}")
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"audiosocket-read-{self.call_id}")
 
     @property
@@ -113,8 +117,9 @@ class CallConnection:
         if self._writer.is_closing():
             return
         self.hung_up_by_us = True
-        self.sender.close()
-        await asyncio.gather(self._sender_task, return_exceptions=True)
+        self.sender.close()  # no frame is written after this, so the hangup is the last message
+        if self._sender_task is not None:
+            await asyncio.gather(self._sender_task, return_exceptions=True)
         try:
             self._writer.write(encode(Hangup()))
             await self._writer.drain()
@@ -135,9 +140,10 @@ class CallConnection:
     async def aclose(self) -> None:
         """Close without a hangup message (Asterisk treats it the same) and stop both tasks."""
         await self._close_transport()
-        for task in (self._sender_task, self._reader_task):
+        tasks = [task for task in (self._sender_task, self._reader_task) if task is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(self._sender_task, self._reader_task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.closed.set()
 
 
@@ -145,13 +151,15 @@ class AudioSocketServer:
     """Accepts Asterisk's AudioSocket connections and runs `handler(conn)` for each."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 9092, *,
-                 uuid_timeout: float = 5.0, hangup_grace: float = 10.0) -> None:
+                 uuid_timeout: float = 5.0, hangup_grace: float = 10.0, shared_clock: bool = True) -> None:
         self._handler = handler
         self.host = host
         self.port = port
         self._uuid_timeout = uuid_timeout
         self._hangup_grace = hangup_grace
         self._server: asyncio.Server | None = None
+        #: One 20 ms timer for all calls (None: each call paces itself with its own timer).
+        self.frame_clock = FrameClock() if shared_clock else None
         self._calls: dict[asyncio.Task[None], CallConnection | None] = {}
         self.calls_total = 0
         self.handler_errors = 0
@@ -189,6 +197,8 @@ class AudioSocketServer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.frame_clock is not None:
+            await self.frame_clock.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -229,7 +239,7 @@ class AudioSocketServer:
             log.warning("AudioSocket connection refused: first message was not a UUID")
             writer.close()
             return None
-        return CallConnection(first.value, reader, writer, decoder)
+        return CallConnection(first.value, reader, writer, decoder, self.frame_clock)
 
     async def _run_handler(self, conn: CallConnection) -> None:
         handler = asyncio.create_task(self._handler(conn), name=f"call-{conn.call_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from telephony.audiosocket.protocol import Audio, Decoder
-from telephony.audiosocket.sender import FRAME_BYTES, SILENCE_FRAME, PacedSender, split_frames
+from telephony.audiosocket.sender import FRAME_BYTES, SILENCE_FRAME, FrameClock, PacedSender, split_frames
 
 
 class FakeWriter:
@@ -37,6 +37,18 @@ class VirtualTime:
     async def sleep(self, delay: float) -> None:
         self.now += delay + next(self._lateness, 0.0)
         await asyncio.sleep(0)
+
+
+async def run_virtual(vt: VirtualTime, frames: int) -> tuple[list[float], int]:
+    """Run a sender on virtual time until it has written `frames` frames: (write times, re-anchors)."""
+    writer = FakeWriter(vt.clock)
+    sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
+    task = asyncio.create_task(sender.run())
+    while len(writer.writes) < frames:
+        await asyncio.sleep(0)
+    sender.close()
+    await task
+    return writer.times, sender.reanchors
 
 
 def pcm(frames: float, value: int = 1) -> bytes:
@@ -96,17 +108,7 @@ def test_schedule_is_absolute_so_jitter_does_not_accumulate():
     lateness = [0.004, 0.0, 0.007, 0.0, 0.001] * 40
     vt = VirtualTime(lateness)
 
-    async def scenario():
-        writer = FakeWriter(vt.clock)
-        sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
-        task = asyncio.create_task(sender.run())
-        while len(writer.writes) < 200:
-            await asyncio.sleep(0)
-        sender.close()
-        await task
-        return writer.times
-
-    times = asyncio.run(scenario())
+    times, _ = asyncio.run(run_virtual(vt, 200))
     drift = [t - (times[0] + i * 0.020) for i, t in enumerate(times[:200])]
     assert max(drift) <= 0.0071 and min(drift) >= 0  # each frame only as late as its own wake-up
 
@@ -114,17 +116,36 @@ def test_schedule_is_absolute_so_jitter_does_not_accumulate():
 def test_far_behind_re_anchors_instead_of_bursting():
     vt = VirtualTime([0.0] * 5 + [0.5] + [0.0] * 20)
 
-    async def scenario():
-        writer = FakeWriter(vt.clock)
-        sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
-        task = asyncio.create_task(sender.run())
-        while len(writer.writes) < 20:
-            await asyncio.sleep(0)
-        sender.close()
-        await task
-        return writer.times, sender.reanchors
-
-    times, reanchors = asyncio.run(scenario())
+    times, reanchors = asyncio.run(run_virtual(vt, 20))
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert reanchors == 1
     assert min(gaps) >= 0.0199  # never two frames at once after the stall
+
+
+def test_one_frame_clock_paces_every_call_and_stops_when_they_end():
+    vt = VirtualTime([0.003, 0.0] * 100)
+
+    async def scenario():
+        writers = [FakeWriter(vt.clock) for _ in range(3)]
+        senders = [PacedSender(w, clock=vt.clock) for w in writers]
+        clock = FrameClock(clock=vt.clock, sleep=vt.sleep)
+        for sender in senders:
+            clock.add(sender)
+        speech = senders[1].play(pcm(2, 3))
+        while len(writers[0].writes) < 50:
+            await asyncio.sleep(0)
+        senders[0].close()
+        count = len(writers[0].writes)
+        while len(writers[1].writes) < 60:
+            await asyncio.sleep(0)
+        assert len(writers[0].writes) == count and len(clock) == 2  # a closed sender leaves at once
+        played = await speech.done()
+        await clock.close()
+        return writers, played
+
+    writers, played = asyncio.run(scenario())
+    assert played
+    for writer in writers:
+        drift = [t - (writer.times[0] + i * 0.020) for i, t in enumerate(writer.times)]
+        assert 0 <= min(drift) and max(drift) <= 0.0031
+    assert writers[1].times[:50] == writers[2].times[:50]  # same ticks
