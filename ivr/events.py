@@ -41,6 +41,7 @@ class UtteranceRecognized(Event):
     text: str  # digit runs masked
     confidence: float
     step: str = ""
+    decode_seconds: float | None = None
 
 
 @dataclass(frozen=True)
