@@ -15,6 +15,7 @@ median of `--runs` runs, alternating the two implementations; the ratio is store
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import secrets
 import sqlite3
@@ -269,7 +270,9 @@ def section(results: dict[str, dict[str, list[float]]], args) -> str:
         "## Slot store",
         "",
         f"`python bench/store.py --runs {args.runs} --workers {args.workers} --per-worker {args.per_worker}"
-        f" --slots {args.slots} --write` on {platform.machine()} (2 cores), {datetime.now(UTC):%Y-%m-%d}.",
+        f" --slots {args.slots} --write` on {platform.machine()} ({os.cpu_count()} cores), {datetime.now(UTC):%Y-%m-%d};"
+        f" 1-minute load average {args.load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        " (other work shares this machine).",
         f"{args.workers} threads, each with its own connection, place a hold on one of {args.slots} shared slots and"
         " confirm it into a booking (two transactions); every transaction updates one of the same few slot rows.",
         "`raw` runs the same statements written by hand on sqlite3 / psycopg in the same run. Figures: successful"
@@ -310,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="server on which a scratch database is created and dropped ('' to skip)")
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
+    args.load = os.getloadavg()
     databases: list[Database] = [SqliteDb()] + ([PostgresDb(args.postgres)] if args.postgres else [])
     results = {}
     alone = argparse.Namespace(**{**vars(args), "workers": 1, "per_worker": args.per_worker * 2})

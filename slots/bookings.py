@@ -153,7 +153,8 @@ def cancel(session: Session, code: str, *, channel: str, now: datetime, person: 
 def reschedule(session: Session, code: str, new_slot_id: int, *, channel: str, now: datetime,
                hold_id: int | None = None, person: Person | None = None, alternatives: int = 3) -> BookingView:
     """Move a confirmed booking to another slot of the same service, keeping its code. Atomic: the
-    old place is given back only once the new one is secured (from `hold_id` if given)."""
+    old place is given back only once the new one is secured - from `hold_id` if it is still live,
+    else from the slot's free places (SlotFull with alternatives if there is none)."""
     check_channel(channel)
     at = to_db(now, "now")
     booking = _active_booking(session, code, person)
@@ -172,10 +173,9 @@ def reschedule(session: Session, code: str, new_slot_id: int, *, channel: str, n
     moved = run(session, sql.MOVE_BOOKING, {"p_booking": booking.id, "p_slot": old_slot_id, "p_new_slot": new_slot_id})
     if moved.rowcount != 1:
         raise NotFound("the booking changed meanwhile")
-    if hold_id is not None:
-        _reschedule_from_hold(session, hold_id, new_slot_id, at)
+    if hold_id is not None and _consume_hold(session, hold_id, new_slot_id, at):
         give_back(session, old_slot_id, "booked")
-    else:
+    else:  # no hold, or one that is no longer live: take a free place if there is one
         expire_holds(session, now=now, slot_ids=[new_slot_id])
         for slot_id in sorted((old_slot_id, new_slot_id)):  # slot rows in id order
             if slot_id == old_slot_id:
@@ -183,15 +183,17 @@ def reschedule(session: Session, code: str, new_slot_id: int, *, channel: str, n
             elif not take(session, new_slot_id, at, "booked"):
                 refuse(session, new_slot_id, at, alternatives=alternatives)
     audit(session, at, channel, "reschedule", slot_id=new_slot_id, hold_id=hold_id, booking_id=booking.id,
-           detail={"from_slot_id": old_slot_id})
+          detail={"from_slot_id": old_slot_id})
     return get_booking(session, code)
 
 
-def _reschedule_from_hold(session: Session, hold_id: int, slot_id: int, at: datetime) -> None:
+def _consume_hold(session: Session, hold_id: int, slot_id: int, at: datetime) -> bool:
+    """Turn a live, unexpired hold on `slot_id` into a booked place; False if it is not live."""
     held = run(session, sql.SELECT_HOLD, {"p_hold": hold_id}).first()
     if held is None or held.slot_id != slot_id:
         raise InvalidInput(f"hold {hold_id} is not on slot {slot_id}")
     if held.expires_at <= at or end_hold(session, hold_id, "consumed", at) is None:
-        raise HoldExpired(f"hold {hold_id} is no longer live")
+        return False
     if run(session, sql.HELD_TO_BOOKED, {"p_slot": slot_id}).rowcount != 1:
         raise RuntimeError(f"slot {slot_id}: held counter out of step")
+    return True

@@ -235,10 +235,23 @@ def test_reschedule_with_a_hold(tx, slots_of):
     assert moved.slot_id == second.id
     view = slot_state(tx, second.id)
     assert (view.booked, view.held) == (1, 0) and slot_state(tx, first.id).booked == 0
-    again = tx(store.hold, first.id, ttl_seconds=60, channel="phone", now=NOW)
-    with pytest.raises(HoldExpired):
-        tx(store.reschedule, booking.code, first.id, channel="phone", now=LATER, hold_id=again.id)
+    lapsed = tx(store.hold, first.id, ttl_seconds=60, channel="phone", now=NOW)
+    tx(store.book, first.id, person(2), channel="web", now=LATER)  # the lapsed hold's place is gone
+    with pytest.raises(SlotFull):
+        tx(store.reschedule, booking.code, first.id, channel="phone", now=LATER, hold_id=lapsed.id)
     assert tx(store.get_booking, booking.code).slot_id == second.id
+
+
+def test_reschedule_with_a_lapsed_hold_retakes_a_free_place(tx, slots_of):
+    first, second = slots_of(capacity=1)
+    booking = tx(store.book, first.id, person(1), channel="web", now=NOW)
+    lapsed = tx(store.hold, second.id, ttl_seconds=60, channel="phone", now=NOW)
+    moved = tx(store.reschedule, booking.code, second.id, channel="phone", now=LATER, hold_id=lapsed.id)
+    assert moved.slot_id == second.id
+    view = slot_state(tx, second.id, LATER)
+    assert (view.booked, view.held) == (1, 0) and slot_state(tx, first.id, LATER).booked == 0
+    with pytest.raises(InvalidInput):  # a hold on another slot
+        tx(store.reschedule, booking.code, first.id, channel="phone", now=LATER, hold_id=lapsed.id)
 
 
 def test_reschedule_checks_service_and_status(tx, slots_of):
