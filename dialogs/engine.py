@@ -156,7 +156,7 @@ class Engine:
                 self._last_says, self._listening = says, True
                 return actions + [self._listen(step)]
             if step.do == "transfer":
-                return actions + self._finish(Transfer(self.summary()))
+                return actions + self._finish(None)
             if step.do == "hangup":
                 return actions + self._finish(Hangup("completed"))
             if step.do:
@@ -208,7 +208,7 @@ class Engine:
         self._fails += 1
         if self._fails >= self.script.max_failures:
             self._failed.append(step.name)
-            return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+            return [Say(self.script.messages["transfer"])] + self._finish(None)
         text = step.reprompt or f"{self.script.messages['reprompt']}{step.say}"
         return [self._say(text, step), self._listen(step)]
 
@@ -217,14 +217,14 @@ class Engine:
         if self._silences < 2:
             return [self._say(f"{self.script.messages['no_input']}{step.say}", step), self._listen(step)]
         if self.script.on_silence == "transfer":
-            return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+            return [Say(self.script.messages["transfer"])] + self._finish(None)
         return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
 
     def _repeat(self, step: Step) -> list[Action]:
         return [*self._last_says, self._listen(step)]
 
     def _operator(self) -> list[Action]:
-        return [Say(self.script.messages["transfer"])] + self._finish(Transfer(self.summary()))
+        return [Say(self.script.messages["transfer"])] + self._finish(None)
 
     def _restart(self) -> list[Action]:
         def fresh(_: StoreResult | None = None) -> list[Action]:
@@ -237,20 +237,18 @@ class Engine:
         return fresh()
 
     def _error(self) -> list[Action]:
-        return [Say(self.script.messages["error"] + self.script.messages["transfer"])] + self._finish(
-            Transfer(self.summary())
-        )
+        return [Say(self.script.messages["error"] + self.script.messages["transfer"])] + self._finish(None)
 
-    def _finish(self, final: Transfer | Hangup) -> list[Action]:
-        """End the dialog, releasing an unconfirmed hold first."""
+    def _finish(self, final: Hangup | None) -> list[Action]:
+        """End the dialog (a hang-up, or None for a transfer), releasing an unconfirmed hold first."""
         self._listening = False
         if self.values.get("hold"):
             return self._release(lambda _: self._final(final))
         return self._final(final)
 
-    def _final(self, final: Transfer | Hangup) -> list[Action]:
+    def _final(self, final: Hangup | None) -> list[Action]:
         self.done = True
-        return [final]
+        return [final or Transfer(self.summary())]  # the summary once the hold is given back
 
     # ------------------------------------------------------------------ store
 

@@ -280,3 +280,17 @@ def test_input_after_the_end_raises():
     assert engine.done
     with pytest.raises(EngineError, match="ended"):
         engine.handle(said("はい"))
+
+
+def test_transfer_summary_after_the_hold_is_given_back():
+    engine = Engine(SCRIPT, today=TODAY)
+    actions = play(engine, FLOWS["operator by key 0, hold released first"])
+    summary = actions[-1].summary
+    assert "仮押さえ中" not in summary and "希望時刻: 14:30" in summary and "******7890" in summary
+    assert "1234567890" not in summary and "最後の質問: readback" in summary
+
+
+def test_failed_questions_are_named_in_the_summary():
+    engine = Engine(SCRIPT, today=TODAY)
+    actions = play(engine, FLOWS["two failed turns transfer"])
+    assert "聞き取れなかった質問: date" in actions[-1].summary
