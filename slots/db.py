@@ -2,8 +2,9 @@
 
 SQLite: WAL, busy_timeout, foreign keys, and `BEGIN IMMEDIATE` for every transaction, so that
 concurrent writers queue on the database lock instead of failing half-way. PostgreSQL: psycopg 3,
-READ COMMITTED, `pool_pre_ping`. The caller owns the transaction: `run_in_transaction` is the usual
-way to run store functions.
+READ COMMITTED, `pool_pre_ping`, a lock timeout (retried) and an idle-in-transaction timeout so
+that a hung process cannot keep slot rows locked. The caller owns the transaction:
+`run_in_transaction` is the usual way to run store functions.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_MS = 30_000
+PG_LOCK_TIMEOUT_MS = 15_000
+PG_IDLE_TX_MS = 60_000
 MIGRATION_LOCK = 0x6D61646F  # "mado"
-RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
 
 
 def normalize_url(url: str) -> str:
@@ -47,6 +50,9 @@ def make_engine(url: str, *, pool: str = "queue", echo: bool = False, **kw: Any)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, echo=echo, **kw)
     if parsed.get_backend_name() == "postgresql":
+        # A process that hangs inside a transaction must not block the slot rows it locked for ever.
+        options = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout={PG_IDLE_TX_MS}"
+        kw.setdefault("connect_args", {}).setdefault("options", options)
         return create_engine(url, echo=echo, pool_pre_ping=True, **kw)
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r} (use sqlite:/// or postgresql+psycopg://)")
 

@@ -142,3 +142,30 @@ def test_postgres_pool_survives_the_server_dropping_idle_connections(postgres_da
     booking = run_in_transaction(Session, store.book, slot.id, person(3), channel="web", now=NOW)
     assert run_in_transaction(Session, store.get_booking, booking.code).slot_id == slot.id
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_lock_timeout_is_retried(postgres_database, caplog):
+    """A transaction stuck on a locked slot row gives up after lock_timeout and is retried."""
+    fast = {"options": "-c lock_timeout=200"}
+    engine = make_engine(postgres_database, connect_args=fast)
+    Session = make_sessionmaker(engine)
+    batch = spec(capacity=2, service="locked-row")
+    run_in_transaction(Session, store.release_batch, batch, actor="staff", now=NOW)
+    slot = run_in_transaction(Session, store.find_available, batch.service, *EVER, now=NOW)[0]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "200ms"
+    blocker = make_engine(postgres_database, pool="null")
+    conn = blocker.connect()
+    conn.execute(text("SELECT id FROM slots WHERE id = :id FOR UPDATE"), {"id": slot.id})
+    timer = threading.Timer(0.5, conn.rollback)
+    timer.start()
+    try:
+        booking = run_in_transaction(Session, store.book, slot.id, person(4), channel="web", now=NOW, backoff=0.2)
+    finally:
+        timer.join()
+        conn.close()
+        blocker.dispose()
+    assert run_in_transaction(Session, store.get_slot, slot.id, now=NOW).booked == 1 and booking.slot_id == slot.id
+    assert any("retry" in r.getMessage() and "LockNotAvailable" in r.getMessage() for r in caplog.records)
+    engine.dispose()
