@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 
 from dialogs.normalize.eras import BY_NAME, ERA_PATTERN
-from dialogs.normalize.text import clean
+from dialogs.normalize.text import clean, kanji_numerals, split_correction, width
 
 WEEKDAYS = "月火水木金土日"
 _DAY_WORDS = {
@@ -91,6 +91,10 @@ def _weekday(week: str | None, weekday: int, today: date) -> date:
 
 
 def parse_date(text: str, *, today: date) -> date | None:
+    before, after = split_correction(kanji_numerals(width(text)))
+    month = re.search(r"\d{1,2}月", before)
+    if month and "月" not in after and re.search(r"\d日", after):
+        text = month.group(0) + after  # 12月3日じゃなくて4日: the month still holds
     text = clean(text)
     for word, number in _DAY_WORDS.items():
         text = text.replace(word, f"{number}日")

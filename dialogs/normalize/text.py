@@ -85,9 +85,21 @@ def strip_trailers(text: str) -> str:
     return text
 
 
+_CORRECTION_RE = re.compile(r"(?:じゃなくて|ではなくて|じゃなく|ではなく|じゃない|ではない|じゃありません|ではありません|"
+                            r"間違えました|まちがえました|訂正します)")
+
+
+def split_correction(text: str) -> tuple[str, str]:
+    """(what was taken back, what stands): 「3日じゃなくて4日」 -> ("3日", "4日"); no marker -> ("", text)."""
+    parts = _CORRECTION_RE.split(text)
+    if len(parts) == 1:
+        return "", text
+    return "".join(parts[:-1]), parts[-1]
+
+
 def clean(text: str) -> str:
-    """Width, fillers, punctuation and spaces, kanji numerals, trailing politeness."""
-    text = strip_fillers(width(text))
+    """Width, fillers, a taken-back answer, punctuation and spaces, kanji numerals, trailing politeness."""
+    text = split_correction(strip_fillers(width(text)))[1]
     text = _PUNCT_RE.sub("", text)
     return strip_trailers(kanji_numerals(text))
 
