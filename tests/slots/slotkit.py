@@ -19,3 +19,33 @@ def person(n: int, birthdate: date = date(1950, 1, 1)) -> Person:
 def spec(capacity: int = 2, *, days: int = 1, times=("09:00-10:00",), every: int = 30, opens_at=None,
          service: str = "vaccine", site: str = "市役所", first: date = date(2026, 12, 1)) -> BatchSpec:
     return BatchSpec(service, site, first, first + timedelta(days=days - 1), tuple(times), every, capacity, opens_at)
+
+
+def book_from_process(url: str, slot_id: int, first: int, count: int, max_open: int) -> list[str]:
+    """In a child process: `count` threads book `slot_id` for persons first.. on their own
+    connections (at most `max_open` open at once); returns the reasons of the refusals or "ok"."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slots import store
+    from slots.db import make_engine, make_sessionmaker, run_in_transaction
+    from slots.errors import StoreError
+
+    engine = make_engine(url, pool="null")
+    Session = make_sessionmaker(engine)
+    barrier, gate = threading.Barrier(count), threading.BoundedSemaphore(max_open)
+
+    def one(i: int) -> str:
+        barrier.wait()
+        with gate:
+            try:
+                run_in_transaction(Session, store.book, slot_id, person(first + i), channel="web", now=NOW)
+                return "ok"
+            except StoreError as error:
+                return error.reason
+
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(one, range(count)))
+    finally:
+        engine.dispose()

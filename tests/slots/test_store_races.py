@@ -9,10 +9,11 @@ staying far under the server's limit.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,7 @@ from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 from slots.errors import AlreadyBooked, HoldExpired, SlotFull
 from slots.models import AuditEntry, Booking, Hold, Slot
-from slotkit import NOW, person, spec
+from slotkit import NOW, book_from_process, person, spec
 
 BOOKERS = 200
 MAX_OPEN = 40
@@ -93,6 +94,24 @@ def test_the_same_person_calling_at_once_gets_one_booking(racing, slots_of):
     assert all(isinstance(r, AlreadyBooked) for r in results if isinstance(r, Exception))
     with racing() as session:
         assert sum(s.booked for s in session.execute(select(Slot)).scalars()) == 1
+
+
+def test_200_bookers_in_4_processes_make_exactly_5_bookings(db_url, slots_of):
+    """The same race across processes (no shared interpreter): 4 processes x 50 threads, 10
+    connections open at once per process."""
+    slot = slots_of(capacity=5)[0]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+        futures = [pool.submit(book_from_process, db_url, slot.id, 1000 * p, BOOKERS // 4, MAX_OPEN // 4)
+                   for p in range(4)]
+        outcomes = Counter(reason for future in futures for reason in future.result(timeout=120))
+    assert outcomes == {"ok": 5, "slot_full": BOOKERS - 5}
+    engine = make_engine(db_url, pool="null")
+    with make_sessionmaker(engine)() as session:
+        row = session.get(Slot, slot.id)
+        assert (row.booked, row.held) == (5, 0)
+        assert len(session.execute(select(Booking.id).where(Booking.slot_id == slot.id)).all()) == 5
+    engine.dispose()
 
 
 class Worker:
