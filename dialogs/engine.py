@@ -31,12 +31,9 @@ REASON_OUTCOMES = {
     "already_booked": "already_booked", "not_found": "not_found", "identity_mismatch": "not_found",
 }
 _MAX_DIGITS = {"date": 8, "time": 4, "birthdate": 8, "yesno": 1, "choice": 1}
-_KIND_HINTS = {
-    "date": ("今日", "明日", "明後日", "来週", "月曜日", "日"),
-    "time": ("午前", "午後", "時", "半", "分"),
-    "birthdate": ("昭和", "平成", "令和", "大正", "年", "月", "日"),
-    "yesno": ("はい", "いいえ"),
-}
+# Short, step-specific words for the recognizer's prompt: a long list of every date and time word
+# does not help Whisper (see ../shared/speech-facts.md).
+_KIND_HINTS = {"date": ("日にち",), "time": ("時間",), "birthdate": ("生年月日",), "yesno": ("はい", "いいえ")}
 _ALTERNATIVES = 3
 
 

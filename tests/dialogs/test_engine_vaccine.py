@@ -294,3 +294,13 @@ def test_failed_questions_are_named_in_the_summary():
     engine = Engine(SCRIPT, today=TODAY)
     actions = play(engine, FLOWS["two failed turns transfer"])
     assert "聞き取れなかった質問: date" in actions[-1].summary
+
+
+def test_listen_says_what_to_expect():
+    engine = Engine(SCRIPT, today=TODAY)
+    menu = engine.start()[-1]
+    assert menu.kind == "choice" and menu.max_digits == 1 and {"予約", "キャンセル", "変更"} <= set(menu.hints)
+    ticket = engine.handle(said("予約"))[-1]
+    assert (ticket.kind, ticket.max_digits, ticket.hints) == ("digits", 10, ("接種券番号",))
+    birth = engine.handle(said("1234567890"))[-1]
+    assert (birth.kind, birth.max_digits, birth.hints) == ("birthdate", 8, ("生年月日",))
