@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from slots.batches import BatchSpec, preview_batch
-from slots.counters import audit, expire_holds, fresh_slot, open_condition, slot_view
+from slots.counters import audit, check_name, expire_holds, fresh_slot, open_condition, slot_view
 from slots.errors import NotFound, NotOpenYet, SlotClosed, SlotFull
 from slots.models import Batch, Slot
 from slots.timeutil import from_db, to_db
@@ -23,6 +23,7 @@ INSERT_CHUNK = 500
 
 def release_batch(session: Session, spec: BatchSpec, *, actor: str, now: datetime) -> BatchResult:
     """Create the batch's slots that do not exist yet (same service, site and start). Idempotent."""
+    check_name(actor, "actor", 64)
     at = to_db(now, "now")
     batch_id = spec.batch_id
     spans = preview_batch(spec)
@@ -106,6 +107,7 @@ def nearest_available(session: Session, service: str, wanted: datetime, *, limit
 
 def close_slot(session: Session, slot_id: int, *, actor: str, now: datetime) -> SlotView:
     """Stop new holds and bookings on the slot; existing bookings stay. Idempotent."""
+    check_name(actor, "actor", 64)
     at = to_db(now, "now")
     result = session.execute(
         update(Slot).where(Slot.id == slot_id, Slot.closed.is_(False)).values(closed=True)

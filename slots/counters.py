@@ -32,7 +32,7 @@ def run(session: Session, statement, params: dict):
 
 
 def audit(session: Session, now: datetime, actor: str, action: str, *, slot_id=None, hold_id=None,
-           booking_id=None, detail=None) -> None:
+          booking_id=None, detail=None) -> None:
     run(session, sql.INSERT_AUDIT, {
         "at": now, "actor": actor, "action": action, "slot_id": slot_id, "hold_id": hold_id,
         "booking_id": booking_id, "detail": detail,
@@ -97,10 +97,14 @@ def check_ttl(ttl_seconds: int) -> None:
         raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
 
 
-def check_channel(channel: str) -> str:
-    if not isinstance(channel, str) or not channel or len(channel) > 32:
-        raise InvalidInput("channel must be a non-empty name of at most 32 characters")
-    return channel
+def check_name(value: str, what: str = "channel", limit: int = 32) -> str:
+    """A channel (32) or actor (64) name: non-empty, bounded; the column would refuse it later."""
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidInput(f"{what} must be a non-empty name of at most {limit} characters")
+    return value
+
+
+check_channel = check_name
 
 
 def expire_holds(session: Session, *, now: datetime, slot_ids: Iterable[int] | None = None) -> int:

@@ -315,6 +315,10 @@ def test_naive_datetimes_and_bad_arguments_are_rejected(tx, slots_of):
         tx(store.hold, slot.id, ttl_seconds=0, channel="phone", now=NOW)
     with pytest.raises(InvalidInput):
         tx(store.book, slot.id, person(1), channel="", now=NOW)
+    with pytest.raises(InvalidInput):
+        tx(store.close_slot, slot.id, actor="x" * 65, now=NOW)
+    with pytest.raises(InvalidInput):
+        tx(store.release_batch, spec(), actor="", now=NOW)
 
 
 def test_counters_match_rows(tx, slots_of, Session):
