@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialogs.messages import StoreCall, StoreResult
@@ -54,6 +55,9 @@ def execute(factory: sessionmaker[Session], call: StoreCall, *, settings: Settin
     except (KeyError, ValueError, TypeError) as error:
         log.warning("call %s: %s had bad arguments (%s)", call_id, call.op, type(error).__name__)
         return StoreResult(call.op, False, {}, "bad_arguments")
+    except SQLAlchemyError as error:  # the dialog apologises and hands over; the call goes on
+        log.error("call %s: %s failed, database unavailable (%s)", call_id, call.op, type(error).__name__)
+        return StoreResult(call.op, False, {}, "db_unavailable")
     if value is None:
         return StoreResult(call.op, False, {}, "not_found")
     return StoreResult(call.op, True, value, None)

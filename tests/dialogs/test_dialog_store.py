@@ -174,3 +174,20 @@ def test_simulate_hang_up_releases_the_hold(world, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "[通話終了: caller hung up]" in result.stdout
     assert slot_at(factory, "14:30").held == 0
+
+
+def test_database_trouble_becomes_a_value(tmp_path):
+    settings = Settings(db=f"sqlite:///{tmp_path / 'empty.db'}", person_key=SecretStr(KEY))
+    engine = make_engine(settings.db)  # never migrated: every statement fails
+    factory = make_sessionmaker(engine)
+    result = execute(factory, StoreCall("find_available", {"service": "vaccine", "date": "2026-12-03"}),
+                     settings=settings, call_id="c", channel="phone", now=NOW)
+    assert (result.ok, result.reason) == (False, "db_unavailable")
+    dialog = Engine(VACCINE, today=TODAY)
+    dialog.start()
+    for event in (keys("1"), said("1234567890"), said("昭和40年5月6日")):
+        dialog.handle(event)
+    actions = dialog.handle(said("12月3日"))
+    actions = dialog.handle(execute(factory, actions[-1], settings=settings, call_id="c", channel="phone", now=NOW))
+    assert "処理ができませんでした" in actions[0].text and isinstance(actions[-1], Transfer)
+    engine.dispose()
