@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_MS = 30_000
+READ_ONLY_OPTION = "madoguchi_read_only"
 PG_LOCK_TIMEOUT_MS = 15_000
 PG_IDLE_TX_MS = 60_000
 MIGRATION_LOCK = 0x6D61646F  # "mado"
@@ -41,14 +42,16 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool: str = "queue", echo: bool = False, **kw: Any) -> Engine:
-    """An engine for `url` (SQLite file or PostgreSQL). `pool="null"` opens one connection per use."""
+def make_engine(url: str, *, pool: str = "queue", echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_MS,
+                **kw: Any) -> Engine:
+    """An engine for `url` (SQLite file or PostgreSQL). `pool="null"` opens one connection per use;
+    `busy_timeout_ms` is how long a SQLite writer waits for the lock before failing (retryably)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if pool == "null":
         kw["poolclass"] = NullPool
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, echo=echo, **kw)
+        return _sqlite_engine(url, parsed.database, busy_timeout_ms, echo=echo, **kw)
     if parsed.get_backend_name() == "postgresql":
         # A process that hangs inside a transaction must not block the slot rows it locked for ever.
         options = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout={PG_IDLE_TX_MS}"
@@ -57,10 +60,11 @@ def make_engine(url: str, *, pool: str = "queue", echo: bool = False, **kw: Any)
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r} (use sqlite:/// or postgresql+psycopg://)")
 
 
-def _sqlite_engine(url: str, database: str | None, **kw: Any) -> Engine:
+def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int, **kw: Any) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}, **kw)
+    connect_args = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False, **kw.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, **kw)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -69,19 +73,26 @@ def _sqlite_engine(url: str, database: str | None, **kw: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """The one session factory of a process; objects stay readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """The session factory of a process; objects stay readable after commit.
+
+    `read_only=True` is for sessions that only read and may stay open a while (a dashboard
+    stream): on SQLite they begin DEFERRED and so never hold the write lock. Store functions that
+    sweep expired holds write, so they belong in ordinary sessions.
+    """
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def is_retryable(error: BaseException) -> bool:

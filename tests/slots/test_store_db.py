@@ -169,3 +169,21 @@ def test_postgres_lock_timeout_is_retried(postgres_database, caplog):
     assert run_in_transaction(Session, store.get_slot, slot.id, now=NOW).booked == 1 and booking.slot_id == slot.id
     assert any("retry" in r.getMessage() and "LockNotAvailable" in r.getMessage() for r in caplog.records)
     engine.dispose()
+
+
+def test_a_read_only_sqlite_session_does_not_block_writers(tmp_path, sqlite_template):
+    import shutil
+
+    path = tmp_path / "ro.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}", busy_timeout_ms=200)
+    reader, writer = make_sessionmaker(engine, read_only=True), make_sessionmaker(engine)
+    run_in_transaction(writer, store.release_batch, spec(), actor="staff", now=NOW)
+    with reader() as session, session.begin():
+        assert session.execute(text("SELECT count(*) FROM slots")).scalar() == 2  # a read inside a transaction
+        run_in_transaction(writer, store.release_batch, spec(days=2), actor="staff", now=NOW, attempts=1)
+    with writer() as blocking, blocking.begin():
+        blocking.execute(text("SELECT count(*) FROM slots"))
+        with pytest.raises(OperationalError):  # ordinary sessions do hold the write lock
+            run_in_transaction(writer, store.release_batch, spec(days=3), actor="staff", now=NOW, attempts=1)
+    engine.dispose()
