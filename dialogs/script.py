@@ -194,9 +194,12 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
     except OSError as exc:
         return None, [ScriptError(file, None, None, f"cannot read: {exc.strerror}")]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # Point at where the broken construct starts (an unclosed quote), not where parsing gave up.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        return None, [ScriptError(file, mark.line + 1 if mark else None, None, f"bad YAML: {problem}")]
+        context = getattr(exc, "context", None)
+        message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
+        return None, [ScriptError(file, mark.line + 1 if mark else None, None, message)]
     if not isinstance(root, yaml.MappingNode):
         return None, [ScriptError(file, root.start_mark.line + 1 if root else None, None,
                                   "a script must be a mapping with 'steps'")]

@@ -65,7 +65,7 @@ def _check_question(script: Script, step: Step, err: Callable[[Step, str, str], 
     if step.ask == "choice":
         if not step.options:
             err(step, "options", "a choice needs 'options'")
-        keys = [o.dtmf for o in step.options]
+        seen: set[str] = set()
         for option in step.options:
             where = f"option:{option.key}"
             if not option.words:
@@ -74,8 +74,10 @@ def _check_question(script: Script, step: Step, err: Callable[[Step, str, str], 
                 err(step, where, f"option '{option.key}' has no keypad key")
             elif option.dtmf == script.operator_key:
                 err(step, where, f"option '{option.key}' uses the operator key {script.operator_key}")
-            elif keys.count(option.dtmf) > 1:
-                err(step, where, f"key {option.dtmf} is used by more than one option")
+            elif option.dtmf in seen:
+                err(step, where, f"key {option.dtmf} is already used by another option")
+            if option.dtmf is not None:
+                seen.add(option.dtmf)
     if step.among and step.ask != "time":
         err(step, "among", "'among' only applies to a time question")
     if step.ask and not step.say:

@@ -93,7 +93,7 @@ def test_broken_script(tmp_path, name, old, new, line, step, message):
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("name: x\nsteps:\n  a: [unclosed\n", 4, "bad YAML"),
+        ("name: x\nsteps:\n  a: [unclosed\n", 3, "bad YAML"),
         ("name: x\nservice: y\nstart: a\nsteps:\n  a:\n    say: 'oops\n", None, "bad YAML"),
         ("- just\n- a list\n", 1, "must be a mapping"),
         ("name: x\nstart: a\nsteps: {a: {say: hi, do: hangup}}\n", 1, "missing field 'service'"),
@@ -132,3 +132,18 @@ def test_cli_check_shipped_scripts():
     result = CliRunner().invoke(cli, ["dialogs", "check", *map(str, sorted(SCRIPTS.glob("*.yaml")))])
     assert result.exit_code == 0, result.output
     assert "vaccine.yaml: ok" in result.stdout and "checkup.yaml: ok" in result.stdout
+
+
+def test_the_real_command_on_the_broken_examples():
+    """`ivr dialogs check tests/dialogs/broken/*.yaml`: every message, exactly (golden file)."""
+    import shutil
+    import subprocess
+    import sys
+
+    broken = Path(__file__).resolve().parent / "broken"
+    ivr = shutil.which("ivr", path=str(Path(sys.executable).parent)) or "ivr"
+    files = sorted(p.name for p in broken.glob("*.yaml"))
+    result = subprocess.run([ivr, "dialogs", "check", *files], cwd=broken, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == (broken / "expected.txt").read_text(encoding="utf-8").splitlines()
