@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from slots import sql
 from slots.availability import refuse
-from slots.counters import audit, check_channel, check_ttl, end_hold, expire_holds, give_back, run, take
+from slots.counters import audit, check_channel, check_name, check_ttl, end_hold, expire_holds, give_back, run, take
 from slots.timeutil import from_db, to_db
 from slots.views import HoldView
 
@@ -19,6 +19,8 @@ def hold(session: Session, slot_id: int, *, ttl_seconds: int, channel: str, call
     nearest alternatives), NotOpenYet, SlotClosed or NotFound."""
     check_ttl(ttl_seconds)
     check_channel(channel)
+    if call_id is not None:
+        check_name(call_id, "call_id", 64)
     at = to_db(now, "now")
     expire_holds(session, now=now, slot_ids=[slot_id])
     if not take(session, slot_id, at, "held"):

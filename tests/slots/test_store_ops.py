@@ -318,6 +318,8 @@ def test_naive_datetimes_and_bad_arguments_are_rejected(tx, slots_of):
     with pytest.raises(InvalidInput):
         tx(store.close_slot, slot.id, actor="x" * 65, now=NOW)
     with pytest.raises(InvalidInput):
+        tx(store.hold, slot.id, ttl_seconds=60, channel="phone", call_id="c" * 65, now=NOW)
+    with pytest.raises(InvalidInput):
         tx(store.release_batch, spec(), actor="", now=NOW)
 
 
