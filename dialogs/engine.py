@@ -104,6 +104,8 @@ class Engine:
             intent = nlu.parse_intent(text)
             if intent is not None:
                 return intent, None
+            if event.confidence < self.script.min_confidence:
+                continue  # too unsure to act on; the question is asked again
             value = understand.from_speech(step, text, today=self.today)
             if value is not None:
                 self.values.pop("time_hint", None)

@@ -54,7 +54,7 @@ GLOBAL_VALUES = ("title", "operator_key")
 _STEP_KEYS = {"say", "ask", "do", "branch", "next", "length", "options", "store_as", "among", "reprompt",
               "hints", "kind", "interruptible"}
 _SCRIPT_KEYS = {"name", "service", "title", "start", "restart", "operator_key", "max_failures", "on_silence",
-                "messages", "steps", "yes_key", "no_key"}
+                "messages", "steps", "yes_key", "no_key", "min_confidence"}
 _MESSAGES = {
     "reprompt": "恐れ入ります、もう一度お願いします。",
     "transfer": "オペレーターにおつなぎします。そのままお待ちください。",
@@ -159,6 +159,7 @@ class Script:
     on_silence: str = "transfer"
     yes_key: str = "1"
     no_key: str = "2"
+    min_confidence: float = 0.0  # recognitions below this count as not understood (intents still work)
     messages: dict[str, str] = field(default_factory=lambda: dict(_MESSAGES))
 
 
@@ -225,27 +226,43 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
     if any(e.step is None for e in errors) or steps_node is None:
         return None, errors
     settings = {k: _plain(v) for k, v in top.items() if k != "steps"}
+    if not isinstance(settings.get("messages") or {}, dict):
+        return None, [ScriptError(file, _line_of(top)("messages"), None, "'messages' must be a mapping")]
     messages = dict(_MESSAGES) | {str(k): str(v) for k, v in (settings.get("messages") or {}).items()}
-    script = Script(
-        file=file,
-        name=str(settings["name"]),
-        service=str(settings["service"]),
-        title=str(settings.get("title", settings["name"])),
-        start=str(settings["start"]),
-        restart=str(settings.get("restart", settings["start"])),
-        steps=steps,
-        operator_key=str(settings.get("operator_key", "0")),
-        max_failures=int(settings.get("max_failures", 2)),
-        on_silence=str(settings.get("on_silence", "transfer")),
-        yes_key=str(settings.get("yes_key", "1")),
-        no_key=str(settings.get("no_key", "2")),
-        messages=messages,
-    )
+    try:
+        script = Script(
+            file=file,
+            name=str(settings["name"]),
+            service=str(settings["service"]),
+            title=str(settings.get("title", settings["name"])),
+            start=str(settings["start"]),
+            restart=str(settings.get("restart", settings["start"])),
+            steps=steps,
+            operator_key=str(settings.get("operator_key", "0")),
+            max_failures=int(settings.get("max_failures", 2)),
+            on_silence=str(settings.get("on_silence", "transfer")),
+            yes_key=str(settings.get("yes_key", "1")),
+            no_key=str(settings.get("no_key", "2")),
+            min_confidence=float(settings.get("min_confidence", 0.0)),
+            messages=messages,
+        )
+    except (TypeError, ValueError):
+        numbers = ("max_failures", "min_confidence")
+        return None, [ScriptError(file, _line_of(top)(n), None, f"'{n}' must be a number") for n in numbers
+                      if not _is_number(settings.get(n, 0))]
     from dialogs.validate import validate
 
     errors += validate(script, _line_of(top))
     errors.sort(key=lambda e: e.line or 0)
     return script, errors
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _line_of(top: dict[str, yaml.Node]):

@@ -98,6 +98,10 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
             err(None, root, f"{root} names an unknown step '{target}'")
     if script.on_silence not in ("transfer", "end"):
         err(None, "on_silence", "on_silence must be 'transfer' or 'end'")
+    if script.max_failures < 1:
+        err(None, "max_failures", "max_failures must be at least 1")
+    if not 0.0 <= script.min_confidence <= 1.0:
+        err(None, "min_confidence", "min_confidence must be between 0 and 1")
     if not (script.operator_key.isdigit() and len(script.operator_key) == 1):
         err(None, "operator_key", "operator_key must be one keypad digit")
 

@@ -304,3 +304,19 @@ def test_listen_says_what_to_expect():
     assert (ticket.kind, ticket.max_digits, ticket.hints) == ("digits", 10, ("接種券番号",))
     birth = engine.handle(said("1234567890"))[-1]
     assert (birth.kind, birth.max_digits, birth.hints) == ("birthdate", 8, ("生年月日",))
+
+
+def test_min_confidence_asks_again_but_still_hears_intents():
+    from dataclasses import replace
+
+    from dialogs.engine import Utterance
+
+    script = replace(SCRIPT, min_confidence=0.5)
+    engine = Engine(script, today=TODAY)
+    play(engine, START)
+    unsure = engine.handle(Utterance(("予約",), 0.3))
+    assert "恐れ入ります" in unsure[0].text and engine.step == "menu"
+    sure = engine.handle(Utterance(("予約",), 0.8))
+    assert engine.step == "ticket" and "接種券番号" in sure[0].text
+    transfer = engine.handle(Utterance(("オペレーター",), 0.2))
+    assert transfer[-1].__class__.__name__ == "Transfer"

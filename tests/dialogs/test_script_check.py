@@ -99,6 +99,15 @@ def test_broken_script(tmp_path, name, old, new, line, step, message):
         ("name: x\nstart: a\nsteps: {a: {say: hi, do: hangup}}\n", 1, "missing field 'service'"),
         ("name: x\nservice: y\nstart: nowhere\nsteps: {a: {say: hi, do: hangup}}\n", 3, "unknown step 'nowhere'"),
         ("name: x\nservice: y\nstart: a\ncolour: red\nsteps: {a: {say: hi, do: hangup}}\n", 4, "unknown field 'colour'"),
+        ("name: x\nservice: y\nstart: a\nmax_failures: two\nsteps: {a: {say: hi, do: hangup}}\n", 4,
+         "'max_failures' must be a number"),
+        ("name: x\nservice: y\nstart: a\nmax_failures: 0\nsteps: {a: {say: hi, do: hangup}}\n", 4, "at least 1"),
+        ("name: x\nservice: y\nstart: a\nmin_confidence: 2\nsteps: {a: {say: hi, do: hangup}}\n", 4,
+         "between 0 and 1"),
+        ("name: x\nservice: y\nstart: a\nmessages: hello\nsteps: {a: {say: hi, do: hangup}}\n", 4,
+         "'messages' must be a mapping"),
+        ("name: x\nservice: y\nstart: a\non_silence: shout\nsteps: {a: {say: hi, do: hangup}}\n", 4,
+         "on_silence must be"),
     ],
 )
 def test_broken_file_level(tmp_path, text, line, message):
