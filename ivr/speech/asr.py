@@ -82,7 +82,7 @@ def vosk_model_dir(settings: Settings) -> Path:
     return Path(path)
 
 
-def load_recognizer(settings: Settings, *, parallel: int = 2, max_batch: int = 8) -> Recognizer:
+def load_recognizer(settings: Settings, *, parallel: int = 2, max_batch: int = 4) -> Recognizer:
     """The process-wide recognizer chosen by `settings.asr_backend` (auto: Vosk if a Japanese model is installed)."""
     backend = choose_backend(settings)
     if backend == "vosk":

@@ -154,16 +154,15 @@ class Synthesizer:
         pieces = split_stream_pieces(whole)
         if not pieces:
             raise TtsError("nothing to say: empty text")
-        upcoming = asyncio.ensure_future(self.render(pieces[0], cache=cache))
-        for following in [*pieces[1:], None]:
-            current = upcoming
-            if following is not None:
-                upcoming = asyncio.ensure_future(self.render(following, cache=cache))
+        current = await self.render(pieces[0], cache=cache)
+        for following in pieces[1:]:
+            upcoming = asyncio.ensure_future(self.render(following, cache=cache))
             try:
-                yield await current
-            except BaseException:
-                upcoming.cancel()
-                raise
+                yield current
+                current = await upcoming
+            finally:
+                upcoming.cancel()  # a no-op once done; stops the work if the caller barged in
+        yield current
 
     def warm(self, texts: Iterable[str]) -> int:
         """Render every fixed prompt (and its sentences) into the cache; returns how many were new."""
