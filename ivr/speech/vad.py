@@ -100,9 +100,6 @@ class _Onset:
                 return len(self.recent) - back
         return 0
 
-    def clear(self) -> None:
-        self.recent.clear()
-
 
 class Endpointer:
     """feed(frame) -> SpeechStart when the caller starts, SpeechEnd(pcm) when they finish, else None."""
@@ -157,10 +154,11 @@ class Endpointer:
         frames = list(self._frames)
         pcm = b"".join(frames[: len(frames) - extra] if extra else frames)
         end = SpeechEnd(pcm, self._start_index * self._frame_s, (self._last_speech + 1) * self._frame_s)
-        self.reset_keep_clock()
+        self._restart()
         return end
 
-    def reset_keep_clock(self) -> None:
+    def _restart(self) -> None:
+        """Ready for the next utterance; times keep counting from the first frame ever fed."""
         index = self._index
         self.reset()
         self._index = index
