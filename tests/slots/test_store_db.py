@@ -187,3 +187,11 @@ def test_a_read_only_sqlite_session_does_not_block_writers(tmp_path, sqlite_temp
         with pytest.raises(OperationalError):  # ordinary sessions do hold the write lock
             run_in_transaction(writer, store.release_batch, spec(days=3), actor="staff", now=NOW, attempts=1)
     engine.dispose()
+
+
+def test_an_unreachable_server_is_retried_then_reported(caplog):
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 1})
+    with pytest.raises(OperationalError):
+        run_in_transaction(make_sessionmaker(engine), store.get_booking, "12345678", attempts=3, backoff=0.01)
+    assert sum("retry" in r.getMessage() for r in caplog.records) == 2
+    engine.dispose()
