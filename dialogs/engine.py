@@ -139,8 +139,8 @@ class Engine:
 
     # ------------------------------------------------------------------ steps
 
-    def _enter(self, name: str, prefix: list[Action] | None = None) -> list[Action]:
-        actions = list(prefix or [])
+    def _enter(self, name: str) -> list[Action]:
+        actions: list[Action] = []
         for _ in range(len(self.script.steps) + 1):
             step = self.script.steps[name]
             self.history.append(name)
@@ -149,7 +149,7 @@ class Engine:
             actions += says
             if step.ask == "time" and step.among and "time_hint" in self.values:
                 actions = actions[: len(actions) - len(says)]  # answered already: skip the question
-                name = step.next[self._pick_slot(step, self.values.pop("time_hint"))]  # type: ignore[arg-type]
+                name = _target(step, self._pick_slot(step, self.values.pop("time_hint")))  # type: ignore[arg-type]
                 continue
             if step.ask:
                 self._last_says, self._listening = says, True
@@ -183,7 +183,7 @@ class Engine:
             outcome = self._pick_slot(step, value)  # type: ignore[arg-type]
         else:
             self.values[step.store_as or step.ask or "value"] = value
-        return self._enter(step.next[outcome])
+        return self._enter(_target(step, outcome) or step.next[outcome])
 
     def _pick_slot(self, step: Step, wanted: time) -> str:
         slots = [s for s in self.values.get(step.among) or [] if s.get("available", 0) > 0]  # type: ignore[union-attr]
@@ -195,13 +195,8 @@ class Engine:
                     self.values["date"] = date.fromisoformat(slot["date"])
                 return "ok"
 
-        def distance(slot: dict) -> int:
-            at = time.fromisoformat(slot["time"])
-            return abs((at.hour * 60 + at.minute) - (wanted.hour * 60 + wanted.minute))
-
-        nearest = sorted(slots, key=distance)[:_ALTERNATIVES]
-        self.values["alternatives"] = sorted(nearest, key=lambda s: s["time"])
-        return "full"
+        self.values["alternatives"] = _nearest(slots, wanted)
+        return "full" if self.values["alternatives"] else "none"
 
     def _fail(self, step: Step) -> list[Action]:
         self._fails += 1
@@ -294,7 +289,7 @@ class Engine:
 
     def _after(self, step: Step, result: StoreResult) -> list[Action]:
         outcome = self._apply(step.do or "", result)
-        target = step.next.get(outcome) or step.next.get("error")
+        target = _target(step, outcome) or step.next.get("error")
         if target is None:
             log.warning("store action %s failed (%s) and the script names no outcome for it", step.do, result.reason)
             return self._error()
@@ -302,10 +297,18 @@ class Engine:
 
     def _apply(self, op: str, result: StoreResult) -> str:
         value = result.value or {}
+        if not result.ok:
+            if op in ("hold", "reschedule") and result.reason in ("slot_full", "slot_closed", "not_open_yet"):
+                store_alternatives = value.get("alternatives") or []
+                self._mark_taken(store_alternatives)
+                wanted = self.values.get("time")
+                self.values["alternatives"] = store_alternatives or (
+                    _nearest(self.values["day_slots"], wanted) if isinstance(wanted, time) else [])  # type: ignore[arg-type]
+                if not self.values["alternatives"]:
+                    return "none"
+            return REASON_OUTCOMES.get(result.reason or "", "error")
         if "alternatives" in value:
             self.values["alternatives"] = value["alternatives"]
-        if not result.ok:
-            return REASON_OUTCOMES.get(result.reason or "", "error")
         if op == "find_available":
             slots = [s for s in value.get("slots", []) if s.get("available", 0) > 0]
             self.values["day_slots"] = slots
@@ -320,6 +323,15 @@ class Engine:
             self.values["code"] = value.get("code")
         return "ok"
 
+    def _mark_taken(self, alternatives: list[dict]) -> None:
+        """The chosen slot went while the caller talked: drop it, add the store's fresh alternatives
+        for the same day, so the next answer is matched against what is really open."""
+        chosen = self.values.get("slot") or {}
+        day_slots = [s for s in self.values.get("day_slots") or [] if s.get("id") != chosen.get("id")]  # type: ignore[union-attr]
+        known = {s.get("id") for s in day_slots}
+        day_slots += [s for s in alternatives if s.get("date") == chosen.get("date") and s.get("id") not in known]
+        self.values["day_slots"] = sorted(day_slots, key=lambda s: s["time"])
+
     # ------------------------------------------------------------------ speaking
 
     def _listen(self, step: Step) -> Listen:
@@ -333,6 +345,24 @@ class Engine:
     def _say(self, text: str, step: Step) -> Say:
         kind = "code" if "{code}" in text else step.kind
         return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind)
+
+
+def _nearest(slots: list[dict], wanted: time) -> list[dict]:
+    """Up to three open slots nearest to the wanted time, in time order."""
+
+    def distance(slot: dict) -> int:
+        at = time.fromisoformat(slot["time"])
+        return abs((at.hour * 60 + at.minute) - (wanted.hour * 60 + wanted.minute))
+
+    open_slots = [s for s in slots if s.get("available", 0) > 0]
+    return sorted(sorted(open_slots, key=distance)[:_ALTERNATIVES], key=lambda s: s["time"])
+
+
+def _target(step: Step, outcome: str) -> str | None:
+    """The next step for an outcome; a day with nothing left (`none`) falls back to `full`."""
+    if outcome == "none" and "none" not in step.next:
+        outcome = "full"
+    return step.next.get(outcome)
 
 
 def _iso(value: object) -> str | None:

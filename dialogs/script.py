@@ -32,6 +32,8 @@ OP_OUTCOMES: dict[str, tuple[str, ...] | None] = {
     "reschedule": ("ok", "full", "expired"),
 }
 OPTIONAL_OUTCOMES = ("error",)
+# `none`: the day has no open place left at all (a time question or a hold); without it, `full`.
+NONE_OUTCOME_STEPS = ("hold", "reschedule")
 # Values each operation needs from earlier steps, and values it makes available.
 OP_NEEDS = {
     "find_available": ("date",),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dialogs.script import DERIVED, GLOBAL_VALUES, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders
+from dialogs.script import (
+    DERIVED, GLOBAL_VALUES, NONE_OUTCOME_STEPS, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders,
+)
 
 
 def _successors(step: Step) -> set[str]:
@@ -125,7 +127,8 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
             if outcome not in step.next:
                 err(step, "next", f"missing outcome '{outcome}'")
         for outcome in step.next:
-            if outcome not in required and outcome not in OPTIONAL_OUTCOMES:
+            takes_none = step.do in NONE_OUTCOME_STEPS or (step.ask == "time" and step.among)
+            if outcome not in required and outcome not in OPTIONAL_OUTCOMES and not (outcome == "none" and takes_none):
                 err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
 
     menu = _first_menu(script)

@@ -50,9 +50,18 @@ FLOWS = {
         (said("10時"), ["say~午前十時は空きがありません。近い時間では、午前九時", "listen:time"]),
         (said("11時"), ["say~午前十一時は空きがありません", "listen:time"]),
         (said("9時"), ["store:hold slot_id=30"]),
-        (fail("hold", "slot_full", alternatives=[]), ["say~午前九時は空きがありません", "listen:time"]),
-        (said("9時"), ["store:hold slot_id=30"]),
-        (ok("hold", hold_id=6), ["say~確保しました", "listen:yesno"]),
+        (fail("hold", "slot_full", alternatives=[slot(31, "09:30", day="2026-12-07")]),
+         ["say~午前九時は空きがありません。近い時間では、午前九時半が空いています", "listen:time"]),
+        (said("9時"), ["say~午前九時は空きがありません", "listen:time"]),  # known taken now
+        (said("9時半"), ["store:hold slot_id=31"]),
+        (ok("hold", hold_id=6), ["say~十二月七日 月曜日、午前九時半", "listen:yesno"]),
+    ],
+    "the last place goes while the caller talks": IDENTIFIED + [
+        (keys("1"), ["say~ご希望の日にち", "listen:date"]),
+        (said("12月7日の9時"), ["store:find_available date=2026-12-07"]),
+        (ok("find_available", slots=[slot(30, "09:00", 1, day="2026-12-07")]), ["store:hold slot_id=30"]),
+        (fail("hold", "slot_full", alternatives=[]), ["say~十二月七日は空きがなくなりました", "listen:date"]),
+        (said("12月8日"), ["store:find_available date=2026-12-08"]),
     ],
     "choose again": TO_READBACK + [
         (said("いいえ"), ["say~選び直す場合は1", "listen:choice"]),

@@ -62,6 +62,7 @@ FLOWS = {
         (said("3時"), ["store:hold slot_id=5"]),
         (fail("hold", "slot_full", alternatives=[slot(4, "14:30")]),
          ["say~午後三時は空きがありません。近い時間では、午後二時半が空いています", "listen:time"]),
+        (said("3時"), ["say~午後三時は空きがありません", "listen:time"]),  # known taken: no second try
         (said("14時30分"), ["store:hold slot_id=4"]),
         (ok("hold", hold_id=72), ["say~午後二時半", "listen:yesno"]),
     ],
@@ -152,6 +153,27 @@ FLOWS |= {
     "move, new slot taken": MOVE_READBACK + [
         (said("はい"), ["store:reschedule"]),
         (fail("reschedule", "slot_full", alternatives=[slot(1, "09:00")]), ["say~午後三時は空きがありません", "listen:time"]),
+    ],
+    "move, the slot went, nearest others offered": MOVE_READBACK + [
+        (said("はい"), ["store:reschedule"]),
+        (fail("reschedule", "slot_full"), ["say~午後三時は空きがありません。近い時間では、午前九時、午後二時半が", "listen:time"]),
+    ],
+    "move, the last place of the day went": START + [
+        (keys("4"), ["say~接種券番号", "listen:digits"]),
+        (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
+        (keys("19650506"), ["store:lookup"]),
+        (ok("lookup", **BOOKING), ["say~今のご予約は", "say~ご希望の日にち", "listen:date"]),
+        (said("12月4日の10時"), ["store:find_available date=2026-12-04"]),
+        (ok("find_available", slots=[slot(9, "10:00", 1, day="2026-12-04")]), ["store:hold slot_id=9"]),
+        (ok("hold", hold_id=76), ["say~に変更します", "listen:yesno"]),
+        (said("はい"), ["store:reschedule slot_id=9 hold_id=76"]),
+        (fail("reschedule", "slot_full"), ["say~十二月四日は空きがなくなりました", "listen:date"]),
+    ],
+    "the last place of the day goes while the caller talks": TO_DATE + [
+        (said("12月4日の10時"), ["store:find_available date=2026-12-04"]),
+        (ok("find_available", slots=[slot(9, "10:00", 1, day="2026-12-04")]), ["store:hold slot_id=9"]),
+        (fail("hold", "slot_full", alternatives=[]), ["say~十二月四日は空きがなくなりました。ほかの日にちをどうぞ", "listen:date"]),
+        (said("12月3日"), ["store:find_available date=2026-12-03"]),
     ],
     "move, hold expired": MOVE_READBACK + [
         (said("はい"), ["store:reschedule"]),
