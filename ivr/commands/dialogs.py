@@ -112,7 +112,7 @@ def simulate(settings, file: Path, today: date | None, db_url: str | None) -> No
         if isinstance(waiting, StoreCall):
             actions = engine.handle(run_store(waiting))
             continue
-        click.echo("あなた> ", nl=False)
+        click.echo(f"あなた({waiting.kind})> " if isinstance(waiting, Listen) else "あなた> ", nl=False)
         line = sys.stdin.readline()
         if line and not sys.stdin.isatty():
             click.echo(line.rstrip("\n"))
