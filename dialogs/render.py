@@ -66,9 +66,9 @@ def _open_times(name: str, slots: list[dict]) -> str:
     if name == "places":
         return kanji(min(9999, sum(int(s.get("available", 0)) for s in slots)))
     readings = [time_reading(time.fromisoformat(t)) for t in times]
-    if len(readings) <= 3:
-        return "、".join(readings)
-    return f"{readings[0]}から{readings[-1]}の間"
+    if len(readings) <= 3:  # with its particle: 「午前九時、午後二時に」 / 「午前九時から午後四時まで」
+        return "、".join(readings) + "に"
+    return f"{readings[0]}から{readings[-1]}まで"
 
 
 def _alternatives(slots: list[dict], wanted_day: object) -> str:

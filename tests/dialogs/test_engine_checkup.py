@@ -121,3 +121,17 @@ def test_flow(name):
 
 def test_every_step_and_outcome_is_covered():
     assert_covered(SCRIPT, FLOWS, TODAY)
+
+
+def test_no_long_arabic_numbers_are_spoken():
+    """Open JTalk reads 1430 as 千四百三十: keys and codes must be written digit by digit."""
+    import re
+
+    from dialogs.engine import Say
+    from tests.dialogs import test_engine_vaccine as vaccine
+
+    for script, flows in ((SCRIPT, FLOWS), (vaccine.SCRIPT, vaccine.FLOWS)):
+        for name, turns in flows.items():
+            for action in play(Engine(script, today=TODAY), turns):
+                if isinstance(action, Say):
+                    assert not re.search(r"\d{3,}", action.text), (name, action.text)
