@@ -107,12 +107,23 @@ class Engine:
             if event.confidence < self.script.min_confidence:
                 continue  # too unsure to act on; the question is asked again
             value = understand.from_speech(step, text, today=self.today)
+            if value is None and step.ask == "date":
+                value = self._offered_day(text)
             if value is not None:
                 self.values.pop("time_hint", None)
                 if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
                     self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
                 return None, value
         return None, None
+
+    def _offered_day(self, text: str) -> date | None:
+        """「9時半で」 after alternatives on other days were offered: the one day offering that time."""
+        wanted = nlu.parse_time(text)
+        offered = self.values.get("alternatives") or []
+        if wanted is None or not offered:
+            return None
+        days = {s["date"] for s in offered if s.get("date") and s["time"] == f"{wanted:%H:%M}"}  # type: ignore[union-attr]
+        return date.fromisoformat(days.pop()) if len(days) == 1 else None
 
     def summary(self) -> str:
         """One line for the operator: what the caller said so far, personal data masked."""

@@ -56,6 +56,13 @@ FLOWS = {
         (said("10時"), ["store:hold slot_id=8"]),
         (ok("hold", hold_id=71), ["say~十一月二十七日 金曜日、午前十時", "listen:yesno"]),
     ],
+    "day full, an offered time taken as it is": TO_DATE + [
+        (said("明日"), ["store:find_available date=2026-11-26"]),
+        (ok("find_available", slots=[], alternatives=[slot(8, "10:00", day="2026-11-27"), slot(9, "13:00", day="2026-11-30")]),
+         ["say~近い日では、十一月二十七日 金曜日の午前十時、十一月三十日 月曜日の午後一時が空いています", "listen:date"]),
+        (said("じゃあ1時で"), ["store:find_available date=2026-11-30"]),
+        (ok("find_available", slots=[slot(9, "13:00", day="2026-11-30")]), ["store:hold slot_id=9"]),
+    ],
     "time full, nearest times at once": TO_TIME + [
         (said("2時"), ["say~午後二時は空きがありません。近い時間では、午前九時、午後二時半、午後三時が空いています", "listen:time"]),
         (said("9時半"), ["say~午前九時半は空きがありません", "listen:time"]),
