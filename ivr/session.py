@@ -378,6 +378,8 @@ class CallSession:
     async def _digits(self, listen: Listen) -> Any:
         max_digits = getattr(listen, "max_digits", None) or 0
         collected = ""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deps.timing.digit_timeout  # audio keeps flowing: time by the clock
         while True:
             while self._keys:
                 key = self._keys.popleft()
@@ -393,11 +395,13 @@ class CallSession:
                     # a `#` pressed out of habit after a complete number is not the next answer
                     self._swallow_hash_until = time.monotonic() + HASH_GRACE
                     return Digits(collected)
-            item = await self._next(self.deps.timing.digit_timeout)
-            if item is None:
-                return Digits(collected)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return Digits(collected) if collected else Silence()
+            item = await self._next(remaining)
             if isinstance(item, _Key):
                 self._keys.append(item.digit)
+                deadline = loop.time() + self.deps.timing.digit_timeout
 
     # -- store ------------------------------------------------------------------------------
     async def _store(self, call: StoreCall) -> StoreResult:

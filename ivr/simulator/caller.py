@@ -71,6 +71,10 @@ class SimulatorConfig:
     queue_timeout: float = 15.0
     prompt_gap: float = 1.2
     digit_gap: float = 0.25
+    barge_in_delay: float = 0.5  # with `after: start`: how long into the prompt the caller cuts in
+    #: key words of the IVR's prompts, for the recognizer that transcribes them
+    transcript_words: tuple[str, ...] = ("接種券番号", "生年月日", "予約番号", "ご希望の日にち", "空きがありません",
+                                         "オペレーター", "よろしいですか", "お席を確保しました")
 
 
 class CallerSimulator:
@@ -176,6 +180,7 @@ class _Call:
         self.heard: list[bytes] = []  # the IVR's side, frame by frame
         self.spoken: list[tuple[int, bytes]] = []  # (frame offset, pcm) of the caller's side
         self.prompts: list[PromptEnded] = []
+        self.starts: list[float] = []
         self.prompt_texts: dict[int, asyncio.Task[str]] = {}
         self.changed = asyncio.Event()
         self.closed = False
@@ -206,9 +211,12 @@ class _Call:
             self.changed.set()
 
     def _observe(self, event: Any) -> None:
-        if isinstance(event, PromptStarted) and self.spoke_at is not None:
-            self.result.latencies.append(round(event.at - self.spoke_at, 3))
-            self.spoke_at = None
+        if isinstance(event, PromptStarted):
+            self.starts.append(event.at)
+            self.changed.set()
+            if self.spoke_at is not None:
+                self.result.latencies.append(round(event.at - self.spoke_at, 3))
+                self.spoke_at = None
         elif isinstance(event, PromptEnded):
             index = len(self.prompts)
             self.prompts.append(event)
@@ -223,16 +231,21 @@ class _Call:
             from ivr.speech.asr import Hints
 
             try:
-                text = (await self.sim.recognizer.recognize(prompt.pcm, Hints())).text or f"[unclear {seconds:.1f} s]"
+                hints = Hints(words=self.sim.config.transcript_words)
+                text = (await self.sim.recognizer.recognize(prompt.pcm, hints)).text or f"[unclear {seconds:.1f} s]"
             except Exception as exc:  # noqa: BLE001 - the transcript notes it; the call goes on
                 text = f"[not recognized: {type(exc).__name__}]"
         self.line(prompt.start, "IVR", text)
         return text
 
-    async def _wait_prompt(self, after: float) -> int | None:
-        """Index of the first prompt that ends after `after`, once it has ended."""
+    async def _wait_prompt(self, after: float, *, started: bool = False) -> int | None:
+        """Index of the first prompt that ends (or with `started`, starts) after `after`."""
         deadline = self.loop.time() + self.sim.config.prompt_timeout
         while True:
+            if started:
+                for index, at in enumerate(self.starts):
+                    if at > after:
+                        return index
             for index, prompt in enumerate(self.prompts):
                 if prompt.end > after:
                     return index
@@ -253,8 +266,13 @@ class _Call:
             if self.closed:
                 self.result.errors.append(f"the IVR ended the call before turn {number}")
                 break
-            if turn.after == "prompt" or turn.expect:
+            if turn.after == "prompt" or turn.expect or turn.if_heard:
                 index = await self._wait_prompt(mark)
+                if turn.if_heard and index is not None:
+                    heard = await self.prompt_texts[index]
+                    if not _contains(heard, turn.if_heard):
+                        self.line(self.now(), "caller", f"[turn {number} skipped: not heard {turn.if_heard!r}]")
+                        continue
                 if index is None:
                     if self.closed:
                         self.result.errors.append(f"the IVR ended the call before turn {number}")
@@ -263,6 +281,10 @@ class _Call:
                 elif turn.expect:
                     self.result.expectations.append((number, turn.expect, "", False))
                     self._check_later(len(self.result.expectations) - 1, index)
+            elif turn.after == "start":
+                if await self._wait_prompt(mark, started=True) is None and not self.closed:
+                    self.result.errors.append(f"turn {number}: no prompt from the IVR")
+                await asyncio.sleep(self.sim.config.barge_in_delay)
             if not await self._act(turn):
                 break
             mark = self.now()

@@ -12,9 +12,11 @@ turns:
   - wait_prompt: true                    # only wait for the next prompt to end
   - hangup: true                         # hang up now
   - expect_queue: operators              # the call must now wait in this Asterisk queue
+  - say: 10時半で                          # only if the prompt just heard contains one of these
+    if_heard: 空きがありません|どちら       # (the turn is skipped otherwise; needs transcription)
 ```
-Every turn first waits for the IVR to finish talking (`after: prompt`, the default) or answers at
-once (`after: now`, to barge in). After the last turn the caller stays on the line until the IVR
+Every turn first waits for the IVR to finish talking (`after: prompt`, the default), or for it to
+start talking and barges in half a second later (`after: start`), or acts at once (`after: now`). After the last turn the caller stays on the line until the IVR
 ends the call (`end: wait`, default) or hangs up (`end: hangup`).
 """
 
@@ -51,7 +53,8 @@ class Turn:
     action: str  # one of ACTIONS
     value: Any = None  # text, keys, seconds, queue name
     expect: str = ""
-    after: str = "prompt"  # prompt | now
+    after: str = "prompt"  # prompt | start | now
+    if_heard: str = ""  # alternatives separated by `|`; empty: always
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _turn(data: Any, index: int, file: str) -> Turn:
     actions = [key for key in ACTIONS if key in data]
     if len(actions) != 1:
         raise ScenarioError(file, f"a turn needs exactly one of {', '.join(ACTIONS)}", index)
-    unknown = set(data) - set(ACTIONS) - {"expect", "after"}
+    unknown = set(data) - set(ACTIONS) - {"expect", "after", "if_heard"}
     if unknown:
         raise ScenarioError(file, f"unknown keys {sorted(unknown)}", index)
     action, value = actions[0], data[actions[0]]
@@ -133,6 +136,9 @@ def _turn(data: Any, index: int, file: str) -> Turn:
     if action == "expect_queue" and (not isinstance(value, str) or not value):
         raise ScenarioError(file, "`expect_queue` takes a queue name", index)
     after = data.get("after", "prompt")
-    if after not in ("prompt", "now"):
-        raise ScenarioError(file, "`after` must be prompt or now", index)
-    return Turn(action=action, value=value, expect=str(data.get("expect", "")), after=after)
+    if after not in ("prompt", "start", "now"):
+        raise ScenarioError(file, "`after` must be prompt, start or now", index)
+    if_heard = str(data.get("if_heard", ""))
+    if (if_heard or data.get("expect")) and after != "prompt":
+        raise ScenarioError(file, "`if_heard` and `expect` need the whole prompt: they go with `after: prompt`", index)
+    return Turn(action=action, value=value, expect=str(data.get("expect", "")), after=after, if_heard=if_heard)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ivr.config import Settings
-from ivr.events import EventBus
+from ivr.events import EventBus, StepEntered, UtteranceRecognized
 from ivr.runtime import IvrRuntime
 from ivr.simulator.caller import CallerSimulator, CallResult, SimulatorConfig
 from ivr.simulator.scenario import parse_scenario
@@ -51,18 +51,28 @@ class Stack:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def call(self, scenario: dict, *, name: str) -> CallResult:
+        since = datetime.now(UTC)
         result = self.run(self.sim.call(parse_scenario({"name": name, **scenario}), record=self.records / f"{name}.wav"))
         print(format_result(result))  # shown by pytest when the test fails
+        self.print_recognized(since)
         return result
+
+    def print_recognized(self, since: datetime) -> None:
+        for event in self.bus.recent():
+            if event.at >= since and isinstance(event, (UtteranceRecognized, StepEntered)):
+                print(f"  ivr {event.call_id[:8]} {type(event).__name__}: {getattr(event, 'text', '')}"
+                      f"{getattr(event, 'step', '')} {getattr(event, 'confidence', '')}")
 
     def calls(self, scenarios: list[tuple[str, dict]]) -> list[CallResult]:
         async def both() -> list[CallResult]:
             return list(await asyncio.gather(*(
                 self.sim.call(parse_scenario({"name": n, **s}), record=self.records / f"{n}.wav") for n, s in scenarios)))
 
+        since = datetime.now(UTC)
         results = self.run(both())
         for result in results:
             print(format_result(result))
+        self.print_recognized(since)
         return results
 
     def tx(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -87,6 +97,15 @@ class Stack:
 
     def events(self, call_id_prefix: str = "") -> list:
         return self.bus.recent()
+
+
+def speakable_day(today: date, at_least: int) -> date:
+    """The first day from `today + at_least` whose date reads regularly (11th-31st, not 14th, 20th,
+    24th): ついたち, はつか and the like are the readings a small recognizer gets wrong."""
+    day = today + timedelta(days=at_least)
+    while day.day < 11 or day.day in (14, 20, 24):
+        day += timedelta(days=1)
+    return day
 
 
 def spoken_date(day: date) -> str:
@@ -127,7 +146,7 @@ def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
         def voice(v):  # the caller: Open JTalk with another speed and pitch than the IVR's voice
             return load_synthesizer(settings, voice=Voice(speed=v.speed, half_tone=v.half_tone, volume_dbfs=v.level_dbfs))
 
-        sim = CallerSimulator(ami, voice, recognizer=runtime.recognizer, config=SimulatorConfig())
+        sim = CallerSimulator(ami, voice, recognizer=runtime.recognizer, config=SimulatorConfig(call_timeout=150))
         await sim.start()
         return runtime, sim, ami
 

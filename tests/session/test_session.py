@@ -1,0 +1,285 @@
+"""The call session against an in-memory connection, with the real dialog engine, the vaccine
+script and the real store on SQLite. Audio, speech recognition and synthesis are stand-ins; the
+end-to-end tests (tests/e2e) run the real ones through Asterisk.
+
+The fake caller answers each time the session starts listening (it builds an endpointer then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialogs.engine import Engine
+from dialogs.script import load_script
+from ivr import events
+from ivr.config import Settings
+from ivr.dialog_store import DialogStore
+from ivr.events import EventBus
+from ivr.session import CallSession, SessionDeps, Timing, mask_caller, mask_digits
+from ivr.speech.vad import SpeechEnd, SpeechStart
+from slots import store
+from slots.batches import BatchSpec
+from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
+from telephony.audiosocket.protocol import Audio, Dtmf
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = load_script(ROOT / "dialogs" / "scripts" / "vaccine.yaml")
+TODAY = date(2026, 11, 24)
+DAY = TODAY + timedelta(days=3)
+TICKET, BIRTH = "1234567890", "19650506"
+SPEECH, QUIET = b"\x10\x10" * 160, bytes(320)
+
+
+class FakePlayback:
+    def __init__(self, sender: FakeSender) -> None:
+        self._done = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.02, self._finish, True)
+
+    def _finish(self, played: bool) -> None:
+        if not self._done.done():
+            self._done.set_result(played)
+
+    async def done(self) -> bool:
+        return await self._done
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.playing: list[FakePlayback] = []
+        self.flushes = 0
+
+    def play(self, pcm: bytes) -> FakePlayback:
+        playback = FakePlayback(self)
+        self.playing.append(playback)
+        return playback
+
+    def flush(self) -> None:
+        self.flushes += 1
+        for playback in self.playing:
+            playback._finish(False)
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.uuid = uuid.uuid4()
+        self.sender = FakeSender()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.hung_up = False
+
+    async def inbound(self):
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+
+class FakeEndpointer:
+    """Speech = non-zero frames; the utterance ends at the first quiet frame after speech."""
+
+    def __init__(self) -> None:
+        self.heard: list[bytes] = []
+
+    def feed(self, frame: bytes):
+        if any(frame):
+            self.heard.append(frame)
+            return SpeechStart(0.0) if len(self.heard) == 1 else None
+        if self.heard:
+            return SpeechEnd(b"".join(self.heard), 0.0, 0.1)
+        return None
+
+
+class FakeBargeIn:
+    def feed(self, frame: bytes):
+        return SpeechStart(0.0) if any(frame) else None
+
+
+@dataclass
+class Result:
+    text: str
+    nbest: tuple[str, ...]
+    confidence: float = 0.9
+
+
+class FakeRecognizer:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def recognize(self, pcm: bytes, hints: Any) -> Result:
+        text = self.texts.pop(0)
+        return Result(text, (text,))
+
+
+class FakeSynth:
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def render(self, text: str) -> bytes:
+        self.said.append(text)
+        return SPEECH
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.vars: list[tuple[str, str, str]] = []
+
+    async def wait_call(self, call_uuid, timeout=2.0):
+        return type("Info", (), {"caller": "09012345678", "channel": "PJSIP/trunk-0001"})()
+
+    async def set_var(self, channel: str, name: str, value: str) -> None:
+        self.vars.append((channel, name, value))
+
+
+class Caller:
+    """Answers from a list each time the session listens: ("keys", "12#"), ("say", text), ("silence",),
+    ("hangup",)."""
+
+    def __init__(self, conn: FakeConn, recognizer: FakeRecognizer, answers: list[tuple]) -> None:
+        self.conn, self.recognizer, self.answers = conn, recognizer, list(answers)
+
+    def listening(self) -> FakeEndpointer:
+        if self.answers:
+            answer = self.answers.pop(0)
+            if answer[0] == "keys":
+                for key in answer[1]:
+                    self.conn.queue.put_nowait(Dtmf(key))
+            elif answer[0] == "say":
+                self.recognizer.texts.append(answer[1])
+                for frame in [SPEECH] * 5 + [QUIET]:
+                    self.conn.queue.put_nowait(Audio(frame))
+            elif answer[0] == "hangup":
+                self.conn.queue.put_nowait(None)
+        return FakeEndpointer()
+
+
+@pytest.fixture
+def env(tmp_path):
+    url = f"sqlite:///{tmp_path / 'session.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    settings = Settings(db=url, person_key="session-test-key")
+    spec = BatchSpec(service="vaccine", site="市民会館", date_from=DAY, date_to=DAY, times=("10:00-11:00",),
+                     every_minutes=30, capacity=1)
+    run_in_transaction(factory, store.release_batch, spec, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC))
+    yield settings, factory
+    engine.dispose()
+
+
+def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi | None = None):
+    settings, factory = env
+    bus, conn, recognizer, synth = EventBus(), FakeConn(), FakeRecognizer(), FakeSynth()
+    caller = Caller(conn, recognizer, answers)
+    dialog_store = DialogStore(factory, settings, clock=lambda: datetime(2026, 11, 24, 1, tzinfo=UTC))
+    records: list = []
+
+    def execute(call, *, call_id, channel):
+        if store_fails and call.op == "hold":
+            raise RuntimeError("database exploded")
+        return dialog_store.execute(call, call_id=call_id, channel=channel)
+
+    deps = SessionDeps(
+        recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
+        store=execute, bus=bus, endpointer_factory=caller.listening, barge_in_factory=FakeBargeIn,
+        hints_factory=lambda listen: None, today=lambda: TODAY, ami=ami if ami is not None else FakeAmi(),
+        record_call=records.append, timing=Timing(reprompt_silence=0.3, digit_timeout=0.3, max_call=30),
+    )
+
+    async def main():
+        bus.bind(asyncio.get_running_loop())
+        return await CallSession(conn, deps).run()
+
+    outcome = asyncio.run(main())
+    return outcome, bus.recent(), conn, synth, records, factory
+
+
+def _day(factory):
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) - timedelta(hours=9)
+    return run_in_transaction(factory, store.list_slots, "vaccine", start, start + timedelta(days=1),
+                              now=datetime(2026, 11, 24, tzinfo=UTC))
+
+
+KEYS_TO_HOLD = [("keys", "1"), ("keys", TICKET + "#"), ("keys", BIRTH), ("keys", f"{DAY:%m%d}#"), ("keys", "1030")]
+
+
+def test_a_booking_by_keys_ends_booked_with_events_and_a_call_record(env):
+    outcome, published, conn, synth, records, factory = _run(env, [*KEYS_TO_HOLD, ("keys", "1")])
+    assert outcome == "booked"
+    assert [s.booked for s in _day(factory)] == [0, 1] and all(s.held == 0 for s in _day(factory))
+    kinds = [type(e) for e in published]
+    for kind in (events.CallStarted, events.StepEntered, events.HoldPlaced, events.BookingMade, events.CallEnded):
+        assert kind in kinds
+    assert published[0].caller == "090****5678"
+    assert any("予約番号" in text for text in synth.said)
+    assert conn.hung_up
+    assert records[0].outcome == "booked" and "confirm" in records[0].steps
+
+
+def test_caller_hanging_up_after_the_hold_releases_it(env):
+    outcome, published, _, _, records, factory = _run(env, [*KEYS_TO_HOLD, ("hangup",)])
+    assert outcome == "abandoned"
+    assert all(s.held == 0 and s.booked == 0 for s in _day(factory))
+    placed = [e for e in published if isinstance(e, events.HoldPlaced)]
+    released = [e for e in published if isinstance(e, events.HoldReleased)]
+    assert placed and released and released[-1].hold_id == placed[-1].hold_id
+    assert records[0].outcome == "abandoned"
+
+
+def test_a_hash_pressed_after_a_complete_number_is_not_an_answer(env):
+    # ticket (10 digits) then '#' arrives with the next prompt: it must not count as a silent answer
+    outcome, published, *_ = _run(env, [("keys", "1"), ("keys", TICKET + "#"), ("keys", BIRTH + "#"),
+                                        ("keys", f"{DAY:%m%d}#"), ("keys", "1030"), ("keys", "1")])
+    assert outcome == "booked"
+    assert not any(isinstance(e, events.TurnFailed) for e in published)
+
+
+def test_operator_key_hands_the_call_over_with_a_summary(env):
+    ami = FakeAmi()
+    outcome, published, conn, synth, *_ = _run(env, [("keys", "1"), ("keys", TICKET + "#"), ("keys", "0")], ami=ami)
+    assert outcome == "transferred"
+    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")]
+    transfer = next(e for e in published if isinstance(e, events.Transferred))
+    assert "ワクチン" in transfer.summary and TICKET not in transfer.summary
+    assert conn.hung_up  # ending the AudioSocket lets the dialplan go on to Queue(operators)
+
+
+def test_speech_is_recognized_and_masked_in_events(env):
+    answers = [("say", "予約したいです"), ("say", "1234567890です"), ("keys", BIRTH),
+               ("say", f"{DAY.month}月{DAY.day}日"), ("say", "午前10時半"), ("say", "はい")]
+    outcome, published, *_ = _run(env, answers)
+    assert outcome == "booked"
+    texts = [e.text for e in published if isinstance(e, events.UtteranceRecognized)]
+    assert texts and all(TICKET not in t for t in texts)
+
+
+def test_a_failing_store_is_apologised_for_and_handed_over(env):
+    ami = FakeAmi()
+    outcome, published, conn, synth, *_ = _run(env, KEYS_TO_HOLD, store_fails=True, ami=ami)
+    assert outcome == "transferred"
+    assert any("申し訳ございません" in text for text in synth.said)
+    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")]
+    assert conn.hung_up
+
+
+def test_a_silent_caller_is_reprompted_then_transferred(env):
+    ami = FakeAmi()
+    outcome, published, _, synth, *_ = _run(env, [("silence",), ("silence",)], ami=ami)
+    assert outcome == "transferred"
+    assert sum("お声が聞き取れませんでした" in text for text in synth.said) == 1
+    assert ami.vars and ami.vars[0][1:] == ("IVR_NEXT", "operator")
+
+
+def test_masking():
+    assert mask_caller("090-1234-5678") == "090****5678"
+    assert mask_caller("123") == "***"
+    assert mask_digits("番号は1234567890です、10時") == "番号は**********です、10時"
