@@ -323,7 +323,7 @@ class Engine:
         if op == "find_available":
             slots = [s for s in value.get("slots", []) if s.get("available", 0) > 0]
             self.values["day_slots"] = slots
-            return "ok" if slots else "full"
+            return "ok" if slots else "full" if value.get("alternatives") else "none"
         if op == "hold":
             self.values["hold"] = value["hold_id"]
         elif op in ("confirm", "reschedule"):

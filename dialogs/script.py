@@ -32,8 +32,9 @@ OP_OUTCOMES: dict[str, tuple[str, ...] | None] = {
     "reschedule": ("ok", "full", "expired"),
 }
 OPTIONAL_OUTCOMES = ("error",)
-# `none`: the day has no open place left at all (a time question or a hold); without it, `full`.
-NONE_OUTCOME_STEPS = ("hold", "reschedule")
+# `none`: nothing left to offer (no place that day for a hold, none anywhere for find_available);
+# without it, `full`.
+NONE_OUTCOME_STEPS = ("find_available", "hold", "reschedule")
 # Values each operation needs from earlier steps, and values it makes available.
 OP_NEEDS = {
     "find_available": ("date",),

@@ -63,6 +63,12 @@ FLOWS = {
         (fail("hold", "slot_full", alternatives=[]), ["say~十二月七日は空きがなくなりました", "listen:date"]),
         (said("12月8日"), ["store:find_available date=2026-12-08"]),
     ],
+    "nothing open at all": IDENTIFIED + [
+        (keys("2"), ["say~ご希望の日にち", "listen:date"]),
+        (said("明日"), ["store:find_available site=北部保健センター"]),
+        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~お電話ありがとう",
+                                                           "hangup:completed"]),
+    ],
     "choose again": TO_READBACK + [
         (said("いいえ"), ["say~選び直す場合は1", "listen:choice"]),
         (said("会場を変更したい"), ["store:release_hold hold_id=5"]),

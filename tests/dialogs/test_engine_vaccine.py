@@ -56,6 +56,11 @@ FLOWS = {
         (said("10時"), ["store:hold slot_id=8"]),
         (ok("hold", hold_id=71), ["say~十一月二十七日 金曜日、午前十時", "listen:yesno"]),
     ],
+    "nothing open at all": TO_DATE + [
+        (said("明日"), ["store:find_available"]),
+        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~お電話ありがとう",
+                                                           "hangup:completed"]),
+    ],
     "day full, an offered time taken as it is": TO_DATE + [
         (said("明日"), ["store:find_available date=2026-11-26"]),
         (ok("find_available", slots=[], alternatives=[slot(8, "10:00", day="2026-11-27"), slot(9, "13:00", day="2026-11-30")]),
