@@ -1,47 +1,29 @@
 """API fixtures: the app on a real, migrated store (SQLite and PostgreSQL) with a controlled clock.
 
-PostgreSQL: the session creates its own database (`madoguchi_api_<random>`) on 127.0.0.1:5432,
+PostgreSQL: the session creates its own database (`madoguchi_api_<random>`, tests.fixtures.databases),
 migrates it, truncates it before every test and drops it at the end.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from ivr.api.app import create_app
 from ivr.events import EventBus
-from slots.db import make_engine, upgrade
-from slots.models import Base
+from slots.db import upgrade
+from tests.fixtures.databases import emptied, scratch_postgres
 from apikit import BATCH, Clock, auth, make_settings
-
-POSTGRES_URL = os.environ.get("MADOGUCHI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
 
 
 @pytest.fixture(scope="session")
 def api_postgres() -> Iterator[str]:
-    admin = make_url(POSTGRES_URL)
-    name = f"madoguchi_api_{secrets.token_hex(4)}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with scratch_postgres("madoguchi_api") as url:
         yield url
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -58,13 +40,7 @@ def db_url(request, tmp_path) -> str:
         path = tmp_path / "api.db"
         shutil.copyfile(request.getfixturevalue("api_sqlite_template"), path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("api_postgres")
-    engine = make_engine(url, pool="null")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "alembic_version")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("api_postgres"))
 
 
 @pytest.fixture

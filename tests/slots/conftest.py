@@ -8,38 +8,21 @@ file is copied for every test.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
-from slots.models import Base
+from tests.fixtures.databases import emptied, scratch_postgres
 from slotkit import EVER, NOW, spec
-
-POSTGRES_URL = os.environ.get("MADOGUCHI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
-def postgres_database(request) -> Iterator[str]:
-    admin = make_url(POSTGRES_URL)
-    name = f"madoguchi_store_{secrets.token_hex(4)}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+def postgres_database() -> Iterator[str]:
+    with scratch_postgres("madoguchi_store") as url:
         yield url
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +39,7 @@ def db_url(request, tmp_path) -> str:
         path = tmp_path / "store.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_database")
-    engine = make_engine(url, pool="null")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "alembic_version")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("postgres_database"))
 
 
 @pytest.fixture
