@@ -63,7 +63,8 @@ def split_frames(pcm: bytes) -> list[bytes]:
 
 
 async def pace(tick: Callable[[], bool], *, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
-               frame_seconds: float, on_reanchor: Callable[[float], None]) -> None:
+               frame_seconds: float, on_reanchor: Callable[[float], None],
+               on_lag: Callable[[float], None] | None = None) -> None:
     """Call `tick()` every `frame_seconds` on an absolute schedule until it returns False.
 
     Jitter never accumulates: each wake-up aims at anchor + n * frame_seconds. Behind by more than
@@ -74,6 +75,8 @@ async def pace(tick: Callable[[], bool], *, clock: Callable[[], float], sleep: C
     while tick():
         ticks += 1
         delay = anchor + ticks * frame_seconds - clock()
+        if on_lag is not None and ticks > 1:
+            on_lag(frame_seconds - delay)  # how late this tick ran against its schedule
         if delay < -MAX_BACKLOG_SECONDS:
             on_reanchor(-delay)
             anchor = clock() - (ticks - 1) * frame_seconds  # the next frame in one frame time
@@ -180,6 +183,7 @@ class FrameClock:
         self._senders: dict[PacedSender, None] = {}
         self._task: asyncio.Task[None] | None = None
         self.reanchors = 0
+        self.max_lag = 0.0  # the latest a tick ran against its schedule, in seconds (a diagnostic)
 
     def __len__(self) -> int:
         return len(self._senders)
@@ -206,7 +210,10 @@ class FrameClock:
 
     async def _run(self) -> None:
         await pace(self._tick_all, clock=self._clock, sleep=self._sleep, frame_seconds=self._frame_seconds,
-                   on_reanchor=self._reanchored)
+                   on_reanchor=self._reanchored, on_lag=self._lagged)
+
+    def _lagged(self, lag: float) -> None:
+        self.max_lag = max(self.max_lag, lag)
 
     async def close(self) -> None:
         for sender in list(self._senders):
