@@ -6,7 +6,7 @@ IVR := $(VENV)/bin/ivr
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps models asterisk-up asterisk-down run test lint bench
+.PHONY: install system-deps models asterisk-up asterisk-down run call test lint bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,10 +23,20 @@ system-deps:
 models: install
 	@if $(IVR) --help | grep -q '^  models'; then $(IVR) models install; fi
 
+# The AMI secret shared by Asterisk, the IVR and `make call` (generated once into var/ unless set).
+AMI_SECRET = $${MADOGUCHI_AMI_SECRET:-$$(cat var/ami.secret)}
+SCENARIO ?= scenarios/booking.yaml
+
 run: install system-deps models
 	mkdir -p var
 	test -s var/person.key || $(PY) -c 'import secrets; print(secrets.token_hex(32))' > var/person.key
-	MADOGUCHI_PERSON_KEY=$$(cat var/person.key) bash scripts/run.sh
+	test -s var/ami.secret || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > var/ami.secret
+	MADOGUCHI_AMI_SECRET=$(AMI_SECRET) $(IVR) asterisk up
+	MADOGUCHI_PERSON_KEY=$$(cat var/person.key) MADOGUCHI_AMI_SECRET=$(AMI_SECRET) bash scripts/run.sh
+
+# A simulated call against `make run` (in another terminal): make call SCENARIO=scenarios/operator.yaml
+call: install
+	MADOGUCHI_AMI_SECRET=$(AMI_SECRET) $(IVR) call --scenario $(SCENARIO) --record var/calls/$$(basename $(SCENARIO) .yaml).wav
 
 test: install system-deps models
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

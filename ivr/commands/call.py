@@ -25,7 +25,9 @@ async def place_call(settings: Settings, scenario_path: Path, *, record: Path | 
     from ivr.speech.tts import Voice, load_synthesizer
     from telephony.ami.client import AmiClient
 
-    scenario = load_scenario(scenario_path)
+    from datetime import datetime
+
+    scenario = load_scenario(scenario_path, today=datetime.now(settings.tz).date())
     host, port = parse_host_port(settings.ami)
     ami = AmiClient(host, port, settings.ami_user, settings.ami_secret.get_secret_value())
     await ami.start()

@@ -15,6 +15,9 @@ turns:
   - say: 10時半で                          # only if the prompt just heard contains one of these
     if_heard: 空きがありません|どちら       # (the turn is skipped otherwise; needs transcription)
 ```
+`say` and `press` may name days relative to the call: `{tomorrow:%m%d}#`, `{today+3:%-m月%-d日}`
+(strftime formats; the day is taken in the municipality's time zone).
+
 Every turn first waits for the IVR to finish talking (`after: prompt`, the default), or for it to
 start talking and barges in half a second later (`after: start`), or acts at once (`after: now`). After the last turn the caller stays on the line until the IVR
 ends the call (`end: wait`, default) or hangs up (`end: hangup`).
@@ -22,7 +25,9 @@ ends the call (`end: wait`, default) or hangs up (`end: hangup`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +72,20 @@ class Scenario:
     file: str = "<scenario>"
 
 
-def load_scenario(path: str | Path) -> Scenario:
+_DAY = re.compile(r"\{(today|tomorrow)(?:\+(\d{1,3}))?(?::([^{}]*))?\}")
+
+
+def expand_days(text: str, today: date) -> str:
+    """`{tomorrow:%m%d}` -> `1125`; `{today+3:%-m月%-d日}` -> `11月27日`; default format ISO."""
+    def day(match: re.Match[str]) -> str:
+        offset = (1 if match.group(1) == "tomorrow" else 0) + int(match.group(2) or 0)
+        when = today + timedelta(days=offset)
+        return when.strftime(match.group(3)) if match.group(3) else when.isoformat()
+
+    return _DAY.sub(day, text)
+
+
+def load_scenario(path: str | Path, *, today: date | None = None) -> Scenario:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -75,10 +93,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(path), f"cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), f"not valid YAML: {exc}") from exc
-    return parse_scenario(data, file=str(path))
+    return parse_scenario(data, file=str(path), today=today)
 
 
-def parse_scenario(data: Any, *, file: str = "<scenario>") -> Scenario:
+def parse_scenario(data: Any, *, file: str = "<scenario>", today: date | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(file, "expected a mapping with `turns`")
     unknown = set(data) - {"name", "description", "caller_id", "voice", "turns", "end"}
@@ -94,7 +112,8 @@ def parse_scenario(data: Any, *, file: str = "<scenario>") -> Scenario:
     if end not in ("wait", "hangup"):
         raise ScenarioError(file, "`end` must be wait or hangup")
     return Scenario(
-        name=str(data.get("name") or Path(file).stem), turns=tuple(_turn(t, i, file) for i, t in enumerate(turns, 1)),
+        name=str(data.get("name") or Path(file).stem),
+        turns=tuple(_turn(t, i, file, today) for i, t in enumerate(turns, 1)),
         caller_id=caller_id, voice=_voice(data.get("voice") or {}, file), end=end, file=file,
     )
 
@@ -111,7 +130,7 @@ def _voice(data: Any, file: str) -> Voice:
     return voice
 
 
-def _turn(data: Any, index: int, file: str) -> Turn:
+def _turn(data: Any, index: int, file: str, today: date | None) -> Turn:
     if not isinstance(data, dict):
         raise ScenarioError(file, "a turn is a mapping like {say: ...}", index)
     actions = [key for key in ACTIONS if key in data]
@@ -121,6 +140,12 @@ def _turn(data: Any, index: int, file: str) -> Turn:
     if unknown:
         raise ScenarioError(file, f"unknown keys {sorted(unknown)}", index)
     action, value = actions[0], data[actions[0]]
+    if action in ("say", "press") and isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = str(value)
+        if "{" in value:
+            if today is None:
+                raise ScenarioError(file, "relative days like {tomorrow} need today's date", index)
+            value = expand_days(value, today)
     if action == "say" and (not isinstance(value, str) or not value.strip()):
         raise ScenarioError(file, "`say` needs the words to speak", index)
     if action == "press":
