@@ -13,6 +13,7 @@ from telephony.ami.client import AmiClient
 from telephony.ami.protocol import AmiMessage
 from telephony.audiosocket.protocol import Audio, Dtmf
 from telephony.audiosocket.server import AudioSocketServer, CallConnection
+from tests.fixtures.asterisk import free_port
 from tests.telephony.audio import match_ratio, noise, read_wav, samples
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
@@ -191,5 +192,47 @@ def test_transfer_puts_the_call_in_the_operators_queue(asterisk):
                 summary = await ami.action_list("QueueSummary", Queue="operators")
                 assert summary[0].get("Callers") == "0"
                 assert int(summary[0].get("LoggedIn") or 0) == ami.queues.snapshot()["operators"].logged_in
+
+    run(scenario())
+
+
+def test_caller_hang_up_ends_our_handler_mid_prompt(asterisk):
+    async def scenario():
+        result: dict = {}
+        finished = asyncio.Event()
+
+        async def handler(conn: CallConnection) -> None:
+            started = time.monotonic()
+            result["played"] = await conn.sender.play(noise(frames=500, seed=3)).done()  # a 10 s prompt
+            result["seconds"] = time.monotonic() - started
+            result["closed"] = conn.closed.is_set()
+            finished.set()
+
+        async with serving(handler) as server, asterisk.ami() as ami:
+            await asterisk.point_audiosocket(ami, "127.0.0.1", server.port)
+            await asterisk.call(ami, "play", caller_id=CALLER, CALLER_HOLD="1")
+            await asyncio.wait_for(finished.wait(), 15)
+            for _ in range(50):
+                if server.active_calls == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert server.active_calls == 0
+        return result
+
+    result = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert result["played"] is False and result["closed"] and result["seconds"] < 8
+
+
+def test_unreachable_ivr_sends_the_caller_to_an_operator(asterisk):
+    async def scenario() -> None:
+        async with asterisk.ami() as ami:
+            events = EventLog(ami)
+            await ami.set_global("MADOGUCHI_AUDIOSOCKET", f"127.0.0.1:{free_port()}")  # nobody listens
+            await asterisk.call(ami, "play", caller_id=CALLER, CALLER_HOLD="2")
+            call = await events.wait(lambda m: m.event == "UserEvent" and m.get("UserEvent") == "MadoguchiCall")
+            after = await events.wait(user_event("MadoguchiNext", call.get("UUID") or ""))
+            assert after.get("Next") == "operator"
+            join = await events.wait(lambda m: m.event == "QueueCallerJoin")
+            assert join.get("Channel") == call.get("Channel") and join.get("Queue") == "operators"
 
     run(scenario())

@@ -42,7 +42,7 @@ def test_config_set_renders_completely():
     assert "madoguchi-test.conf" not in production and "test-caller" not in production["extensions.conf"]
     assert all("@@" not in text for text in production.values())
     assert "MADOGUCHI_AUDIOSOCKET = 127.0.0.1:9092" in production["extensions.conf"]
-    assert "AudioSocket(${MADOGUCHI_UUID},${MADOGUCHI_AUDIOSOCKET})" in production["extensions.conf"]
+    assert "TryExec(AudioSocket(${MADOGUCHI_UUID},${MADOGUCHI_AUDIOSOCKET}))" in production["extensions.conf"]
     assert {"cdr.conf", "cel.conf", "acl.conf", "udptl.conf", "ccss.conf", "features.conf",
             "indications.conf"} <= set(production)
     test = render_config(values, test=True)
