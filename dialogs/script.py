@@ -303,6 +303,10 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
     def bad(field_name: str, message: str) -> None:
         errors.append(ScriptError(file, lines.get(field_name, line), name, message))
 
+    for text_field in ("say", "ask", "do", "branch", "store_as", "among", "reprompt", "kind"):
+        if fields.get(text_field) is not None and not isinstance(fields[text_field], str):
+            bad(text_field, f"'{text_field}' must be text")
+            fields.pop(text_field)
     ask, do, branch = fields.get("ask"), fields.get("do"), fields.get("branch")
     if sum(x is not None for x in (ask, do, branch)) > 1:
         bad("ask" if ask else "do", "a step has at most one of 'ask', 'do', 'branch'")
@@ -328,6 +332,9 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
     for option_key, spec in raw_options.items():
         spec = spec if isinstance(spec, dict) else {"words": spec}
         words = spec.get("words") or []
+        if not isinstance(words, (str, list)):
+            bad(f"option:{option_key}", f"option '{option_key}': 'words' must be a list of words")
+            words = []
         words = [words] if isinstance(words, str) else list(words)
         options.append(Option(str(option_key), tuple(map(str, words)),
                               None if spec.get("key") is None else str(spec["key"]),
@@ -337,6 +344,9 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
         bad("length", "'length' must be a whole number from 1 to 20")
         length = None
     hints = fields.get("hints") or []
+    if not isinstance(hints, (str, list)):
+        bad("hints", "'hints' must be a list of words")
+        hints = []
     kind = fields.get("kind", "prompt")
     if kind not in SAY_KINDS:
         bad("kind", f"unknown say kind '{kind}' (one of {', '.join(SAY_KINDS)})")

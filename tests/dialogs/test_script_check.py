@@ -156,3 +156,36 @@ def test_the_real_command_on_the_broken_examples():
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == (broken / "expected.txt").read_text(encoding="utf-8").splitlines()
+
+
+def _any_value():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 30), st.text(max_size=8),
+                        st.sampled_from(["greet", "bye", "yesno", "choice", "digits", "hold", "date", "{code}"]))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                        max_leaves=8)
+
+
+def test_no_script_makes_the_checker_raise(tmp_path_factory):
+    """Whatever staff write, the checker answers with located errors, never a traceback."""
+    import yaml
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    fields = st.sampled_from(["say", "ask", "do", "branch", "next", "length", "options", "store_as", "among",
+                              "reprompt", "hints", "kind", "interruptible"])
+    step = st.dictionaries(fields, _any_value(), max_size=5)
+    steps = st.dictionaries(st.sampled_from(["greet", "bye", "menu", "x1"]), step, min_size=1, max_size=3)
+    path = tmp_path_factory.mktemp("fuzz") / "script.yaml"
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None)
+    @given(steps)
+    def check(generated):
+        document = {"name": "fuzz", "service": "vaccine", "start": "greet", "steps": generated}
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        for error in check_script(path):
+            assert isinstance(error, ScriptError) and error.file == str(path) and error.message
+
+    check()
