@@ -14,9 +14,10 @@ from telephony.ami.protocol import AmiMessage
 from telephony.asterisk import ConfigTemplateError, render_config, render_text, template_names
 from telephony.asterisk_runtime import chroot_ready
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(120)]
 
 
+@pytest.mark.asterisk
 def test_chroot_is_complete_and_asterisk_22(asterisk):
     assert chroot_ready(asterisk.root)
     status = asterisk.runtime.status()
@@ -26,6 +27,7 @@ def test_chroot_is_complete_and_asterisk_22(asterisk):
     assert (asterisk.runtime.instance_dir / "run" / "asterisk.ctl").exists()
 
 
+@pytest.mark.asterisk
 def test_boot_log_has_no_errors(asterisk):
     log = asterisk.boot_log
     assert "Asterisk" in log
@@ -54,6 +56,7 @@ def test_config_set_renders_completely():
         render_text("secret = @@AMI_SECRET@@", {"AMI_SECRET": "x\n[evil]"})
 
 
+@pytest.mark.asterisk
 def test_restart_under_a_connected_client_reconnects_and_the_queue_view_recovers(asterisk):
     async def scenario():
         async with asterisk.ami(backoff_initial=0.1, backoff_cap=1.0) as ami:
@@ -76,3 +79,17 @@ def test_restart_under_a_connected_client_reconnects_and_the_queue_view_recovers
             return ami.logins - logins
 
     assert asyncio.run(scenario()) == 1
+
+
+@pytest.mark.parametrize("missing", ["marker", "asterisk", "none"])
+def test_a_chroot_is_reused_only_when_complete(tmp_path, missing):
+    from telephony.asterisk_runtime import MARKER, REQUIRED_FILES
+
+    for rel in REQUIRED_FILES:
+        if not (missing == "asterisk" and rel.endswith("sbin/asterisk")):
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).write_text("x")
+    if missing != "marker":
+        (tmp_path / MARKER).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / MARKER).write_text("{}")
+    assert chroot_ready(tmp_path) is (missing == "none")
