@@ -28,6 +28,15 @@ def aware(value: datetime, zone: tzinfo) -> datetime:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
+def mask_phone(number: str | None) -> str:
+    """The digits of a phone number, all but the last four hidden: "090-1234-5678" -> "*******5678".
+
+    Nothing else of the caller ID is kept (no separators, no name); "" when it has no digits.
+    """
+    digits = re.sub(r"\D", "", number or "")
+    return "*" * max(len(digits) - 4, 0) + digits[-4:]
+
+
 def local(value: datetime | None, zone: tzinfo) -> datetime | None:
     """A store datetime (aware UTC) in the municipality's zone, for output."""
     if value is None:

@@ -19,6 +19,7 @@ from ivr.events import (
     TurnFailed,
     UtteranceRecognized,
 )
+from ivr.api.schemas import mask_phone
 from ivr.live import STALE_AFTER, LiveCalls, follow
 from ivr.metrics import Metrics
 
@@ -150,3 +151,15 @@ def test_a_failing_consumer_does_not_stop_the_others():
         return len(live)
 
     assert asyncio.run(scenario()) == 1
+
+
+@pytest.mark.parametrize("number, shown", [
+    ("09012345678", "*******5678"),
+    ("090-1234-5678", "*******5678"),
+    ("Taro <0312345678>", "******5678"),
+    ("123", "123"),
+    ("anonymous", ""),
+    (None, ""),
+])
+def test_phone_numbers_keep_only_their_last_four_digits(number, shown):
+    assert mask_phone(number) == shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ivr.api.deps import LiveDep, NowDep, StaffOrOperator
-from ivr.api.schemas import CallOut, Items, QueueCallerOut, QueueOut, local
+from ivr.api.schemas import CallOut, Items, QueueCallerOut, QueueOut, local, mask_phone
 from ivr.live import LiveCall
 
 router = APIRouter(tags=["calls"])
@@ -20,26 +20,13 @@ def call_out(call: LiveCall, now, zone) -> CallOut:
     )
 
 
-def mask_number(number: str) -> str:
-    """A phone number with every digit but the last four hidden: `090-1234-5678` -> `***-****-5678`."""
-    digits = sum(ch.isdigit() for ch in number)
-    seen, out = 0, []
-    for ch in number:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen > digits - 4 else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _caller(entry) -> QueueCallerOut:
     """One waiting caller: telephony's `QueueCaller`, or a (position, caller, channel, wait) tuple."""
     if not hasattr(entry, "position"):
         position, caller, channel, wait = entry
     else:
         position, caller, channel, wait = entry.position, entry.caller, entry.channel, entry.wait_seconds
-    return QueueCallerOut(position=int(position), caller=mask_number(str(caller)), channel=str(channel),
+    return QueueCallerOut(position=int(position), caller=mask_phone(str(caller)), channel=str(channel),
                           wait_seconds=round(float(wait), 1))
 
 

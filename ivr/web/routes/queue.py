@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, Request
 
+from ivr.api.schemas import mask_phone
 from ivr.web.deps import WebContext, now_utc, render, require, state, web
 from ivr.web.display import format_seconds
 
 router = APIRouter()
-
-
-def mask_number(number: str) -> str:
-    """Keep only the last four digits of a phone number: "09012345678" -> "*******5678"."""
-    digits = re.sub(r"\D", "", number or "")
-    return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else "（非通知）"
 
 
 def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
@@ -31,7 +24,7 @@ def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
             handover = ctx.handovers.for_channel(c.channel, now)
             callers.append({
                 "position": c.position,
-                "caller": mask_number(c.caller),
+                "caller": mask_phone(c.caller) or "（非通知）",
                 "wait": format_seconds(c.wait_seconds),
                 "summary": handover.summary if handover else "",
             })
