@@ -61,6 +61,7 @@ class QueueView:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._queues: dict[str, _Queue] = {}
+        self._during_refresh: list[AmiMessage] | None = None
         self.refreshed = 0  # completed refreshes (one per login)
 
     def snapshot(self) -> dict[str, QueueState]:
@@ -88,6 +89,8 @@ class QueueView:
         event, name = message.event, message.get("Queue")
         if event is None or name is None:
             return
+        if self._during_refresh is not None:
+            self._during_refresh.append(message)  # replayed over the refreshed state (apply is idempotent)
         queue = self._queue(name) if event.startswith("Queue") or event.startswith("Agent") else None
         if queue is None:
             return
@@ -117,7 +120,13 @@ class QueueView:
             self.apply(message)
 
     async def refresh(self, client: AmiClient) -> None:
-        status = await client.action_list("QueueStatus")
-        summary = await client.action_list("QueueSummary")
-        self.reset([*status, *summary])
+        """Rebuild from QueueStatus + QueueSummary; events that arrive meanwhile are not lost."""
+        self._during_refresh = []
+        try:
+            status = await client.action_list("QueueStatus")
+            summary = await client.action_list("QueueSummary")
+            during, self._during_refresh = self._during_refresh, None
+            self.reset([*status, *summary, *during])
+        finally:
+            self._during_refresh = None
         self.refreshed += 1
