@@ -257,11 +257,20 @@ class AsteriskRuntime:
         (etc / "manager.conf").chmod(0o600)
 
     def pid(self) -> int | None:
+        """The pid of this instance's Asterisk, if it runs (checked against /proc, so a reused pid
+        of another process is never taken for it)."""
         try:
             pid = int(self._pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        if not _pid_alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        conf = f"{self.config.inner_dir}/etc/asterisk.conf".encode()
+        return pid if conf in cmdline else None
 
     def up(self) -> int:
         """Build the chroot if needed, install config, start Asterisk, wait for FullyBooted; the pid."""
@@ -323,3 +332,20 @@ class AsteriskRuntime:
             instance_dir=self.instance_dir,
             version=version,
         )
+
+
+def sweep_stale(root: Path, prefix: str, owner_alive=_pid_alive) -> list[str]:
+    """Stop and remove instances named `<prefix><owner pid>` whose owner process is gone (a test run
+    that was killed leaves its Asterisk running). Returns the names swept."""
+    base = root / "srv" / "madoguchi"
+    swept = []
+    for directory in sorted(base.glob(f"{prefix}*")) if base.is_dir() else []:
+        owner = directory.name[len(prefix):]
+        if not owner.isdigit() or owner_alive(int(owner)):
+            continue
+        runtime = AsteriskRuntime(RuntimeConfig(ami_user="-", ami_secret="-", root=root, instance=directory.name))
+        runtime.down()
+        shutil.rmtree(directory, ignore_errors=True)
+        swept.append(directory.name)
+        log.info("swept stale Asterisk instance %s", directory.name)
+    return swept

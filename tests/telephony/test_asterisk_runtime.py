@@ -93,3 +93,15 @@ def test_a_chroot_is_reused_only_when_complete(tmp_path, missing):
         (tmp_path / MARKER).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / MARKER).write_text("{}")
     assert chroot_ready(tmp_path) is (missing == "none")
+
+
+def test_stale_instances_of_dead_test_runs_are_swept(tmp_path):
+    from telephony.asterisk_runtime import sweep_stale
+
+    base = tmp_path / "srv" / "madoguchi"
+    for name in ("pytest-111", "pytest-222", "pytest-x", "default"):
+        (base / name / "etc").mkdir(parents=True)
+    (base / "pytest-111" / "asterisk.host.pid").write_text("999999999")  # no such process
+    swept = sweep_stale(tmp_path, "pytest-", owner_alive=lambda pid: pid == 222)
+    assert swept == ["pytest-111"]
+    assert sorted(p.name for p in base.iterdir()) == ["default", "pytest-222", "pytest-x"]
