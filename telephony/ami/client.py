@@ -181,9 +181,9 @@ class AmiClient:
     async def _run(self) -> None:
         attempt = 0
         while not self._closing:
+            logins_before = self.logins
             try:
                 await self._session()
-                attempt = 0  # the session had logged in before it dropped
             except asyncio.CancelledError:
                 raise
             except AmiAuthError as exc:
@@ -201,6 +201,8 @@ class AmiClient:
                     self._writer = None
             if self._closing:
                 return
+            if self.logins > logins_before:
+                attempt = 0  # it had logged in before the connection dropped: start over quickly
             delay = backoff_delay(attempt, initial=self._backoff_initial, cap=self._backoff_cap,
                                   jitter=random.random() * 0.25)
             attempt += 1

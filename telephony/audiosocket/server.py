@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[["CallConnection"], Awaitable[None]]
 READ_SIZE = 4096
 #: Inbound messages kept for a handler that does not keep up (about 10 s of audio); beyond that
-#: the oldest audio is dropped, never DTMF or hangup.
+#: further audio is dropped (and counted in `audio_dropped`), never DTMF or hangup.
 MAX_INBOUND = 500
 _EOF = object()
 
