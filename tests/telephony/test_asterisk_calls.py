@@ -16,7 +16,7 @@ from telephony.audiosocket.server import AudioSocketServer, CallConnection
 from tests.fixtures.asterisk import free_port
 from tests.telephony.audio import match_ratio, noise, read_wav, samples
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(420)]  # the first test may build the chroot (~45 s, more on a slow mirror)
 
 CALLER = "0312345678"
 

@@ -14,7 +14,7 @@ import pytest
 
 from bench.pacing import lateness_ms, measure_pacing
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(420)]  # the first test may build the chroot
 
 
 def test_lateness_is_measured_against_the_ideal_schedule():

@@ -14,7 +14,7 @@ from telephony.ami.protocol import AmiMessage
 from telephony.asterisk import ConfigTemplateError, render_config, render_text, template_names
 from telephony.asterisk_runtime import chroot_ready
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(420)]  # the first test may build the chroot (~45 s, more on a slow mirror)
 
 
 @pytest.mark.asterisk
