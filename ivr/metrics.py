@@ -90,11 +90,10 @@ class Metrics:
                 self._holds_by_call.pop(call_id, None)
                 self.calls.labels(outcome=outcome or "unknown").inc()
                 self.call_duration.labels(outcome=outcome or "unknown").observe(max(0.0, seconds))
-            case UtteranceRecognized():
+            case UtteranceRecognized(decode_seconds=seconds):
                 self.utterances.inc()
-                seconds = getattr(event, "decode_seconds", None)
                 if seconds is not None:
-                    self.recognition_latency.observe(seconds)
+                    self.recognition_latency.observe(max(0.0, seconds))
             case TurnFailed():
                 self.turn_failures.inc()
             case Transferred():
@@ -110,9 +109,6 @@ class Metrics:
                 self.booking_made(service, "phone")
         self.calls_active.set(len(self._live_calls))
         self.holds_active.set(len(self._holds_by_call))
-
-    def observe_recognition(self, seconds: float) -> None:
-        self.recognition_latency.observe(seconds)
 
     def hold_placed(self, channel: str) -> None:
         self.holds.labels(channel=channel).inc()

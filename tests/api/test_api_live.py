@@ -50,7 +50,7 @@ def test_a_call_appears_with_its_state_and_disappears_when_it_ends(client, bus, 
 
 def test_metrics_follow_the_bus_and_the_api(client, bus, released):
     bus.publish(CallStarted("c-2"))
-    bus.publish(UtteranceRecognized("c-2", "はい", 0.8))
+    bus.publish(UtteranceRecognized("c-2", "はい", 0.8, decode_seconds=0.25))
     assert eventually(lambda: "madoguchi_calls_active 1.0" in client.get("/metrics").text)
     bus.publish(CallEnded("c-2", outcome="booked", duration_seconds=75.0))
     booked = 'madoguchi_calls_total{outcome="booked"} 1.0'
@@ -63,7 +63,9 @@ def test_metrics_follow_the_bus_and_the_api(client, bus, released):
     answer = client.get("/metrics")
     assert answer.headers["content-type"].startswith("text/plain")
     assert 'madoguchi_bookings_total{channel="web",service="vaccine"} 1.0' in answer.text
-    assert "madoguchi_recognition_latency_seconds_bucket" in answer.text
+    assert 'madoguchi_recognition_latency_seconds_bucket{le="0.2"} 0.0' in answer.text
+    assert 'madoguchi_recognition_latency_seconds_bucket{le="0.3"} 1.0' in answer.text
+    assert "madoguchi_recognition_latency_seconds_count 1.0" in answer.text
     assert "madoguchi_queue_waiting" in answer.text
 
 

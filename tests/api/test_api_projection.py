@@ -107,10 +107,21 @@ def test_metrics_from_events():
     assert value(metrics, "madoguchi_calls_active") == 0
     assert value(metrics, "madoguchi_calls_total", outcome="booked") == 1
     assert value(metrics, "madoguchi_call_duration_seconds_count", outcome="transferred") == 1
-    metrics.observe_recognition(0.42)
-    assert value(metrics, "madoguchi_recognition_latency_seconds_bucket", le="0.5") == 1
-    assert value(metrics, "madoguchi_recognition_latency_seconds_bucket", le="0.3") == 0
     assert b"# TYPE madoguchi_calls_total counter" in metrics.render()
+
+
+def test_recognition_latency_histogram_from_decode_seconds():
+    metrics = Metrics()
+    metrics.observe(UtteranceRecognized("r1", "はい", 0.9, decode_seconds=0.42))
+    metrics.observe(UtteranceRecognized("r1", "いいえ", 0.8, decode_seconds=1.2))
+    metrics.observe(UtteranceRecognized("r1", "****", 0.7))  # no timing: counted as an utterance only
+    bucket = "madoguchi_recognition_latency_seconds_bucket"
+    assert value(metrics, bucket, le="0.3") == 0
+    assert value(metrics, bucket, le="0.5") == 1
+    assert value(metrics, bucket, le="1.5") == 2
+    assert value(metrics, "madoguchi_recognition_latency_seconds_count") == 2
+    assert value(metrics, "madoguchi_recognition_latency_seconds_sum") == pytest.approx(1.62)
+    assert value(metrics, "madoguchi_utterances_total") == 3
 
 
 def test_follow_replays_history_then_live_events_once():
