@@ -10,6 +10,9 @@ ping, reconnect with capped exponential back-off; call correlation and a live qu
     ami.queues.snapshot()                   # {"operators": QueueState(...)}
     await ami.close()
 
+A small client of our own: the `asterisk-ami` package is thread-based (blocking sockets and
+callbacks on its own threads), which does not fit an asyncio service.
+
 Nothing is written before Asterisk has answered the login; actions issued while disconnected wait
 (up to their timeout) for the next login. After every login the queue view is rebuilt from
 `QueueStatus` and `QueueSummary`, so it recovers when Asterisk restarts.
