@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Asterisk device states (QueueMember Status)
 _UNAVAILABLE = {"4", "5"}  # invalid, unavailable
 _AVAILABLE = {"0", "1"}    # unknown, not in use
+_IN_CALL = {"2", "3", "7", "8"}  # in use, busy, ringing while in use, on hold
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class QueueState:
     logged_in: int
     available: int
     longest_wait: float
+    in_call: int = 0  # members on a call
 
 
 @dataclass
@@ -78,6 +80,7 @@ class QueueView:
             result[name] = QueueState(
                 name=name, callers=callers, logged_in=len(logged_in), available=len(available),
                 longest_wait=max((c.wait_seconds for c in callers), default=0.0),
+                in_call=sum(1 for m in logged_in if m.status in _IN_CALL),
             )
         return result
 

@@ -42,7 +42,7 @@ def test_refresh_then_events():
                    StateInterface="PJSIP/operator2", Status="2", Paused="0"))
     state = view.snapshot()["operators"]
     assert [(c.position, c.caller) for c in state.callers] == [(1, "0311"), (2, "0322")]
-    assert state.longest_wait == 15.0 and state.available == 0
+    assert state.longest_wait == 15.0 and state.available == 0 and state.in_call == 1
 
     view.apply(msg(Event="QueueCallerAbandon", Queue="operators", Position="1", Channel="Local/a;1"))
     view.apply(msg(Event="QueueCallerLeave", Queue="operators", Position="1", Channel="Local/a;1"))
