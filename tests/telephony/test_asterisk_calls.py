@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -236,3 +237,40 @@ def test_unreachable_ivr_sends_the_caller_to_an_operator(asterisk):
             assert join.get("Channel") == call.get("Channel") and join.get("Queue") == "operators"
 
     run(scenario())
+
+
+def test_ami_call_control_play_dtmf_to_the_caller_and_hang_up(asterisk):
+    """PlayDTMF on the IVR's channel reaches the caller (a probe AudioSocket on the caller side);
+    AMI Hangup ends both sides."""
+
+    async def scenario():
+        probe_heard: list = []
+        probe_done, ivr_done = asyncio.Event(), asyncio.Event()
+        ivr_result: dict = {}
+
+        async def caller(conn: CallConnection) -> None:
+            async for message in conn.inbound():
+                if isinstance(message, Dtmf):
+                    probe_heard.append(message.digit)
+            probe_done.set()
+
+        async with asterisk.ami() as ami:
+            async def ivr(conn: CallConnection) -> None:
+                info = await ami.wait_call(conn.uuid, timeout=5)
+                assert info is not None
+                for digit in "42":
+                    await ami.play_dtmf(info.channel, digit)
+                    await asyncio.sleep(0.4)
+                await asyncio.sleep(0.5)
+                await ami.hangup(info.channel)
+                ivr_result["messages"] = [m async for m in conn.inbound()]  # ends: the channel is gone
+                ivr_done.set()
+
+            async with serving(ivr) as ivr_server, serving(caller) as probe_server:
+                await asterisk.point_audiosocket(ami, "127.0.0.1", ivr_server.port)
+                await asterisk.call(ami, "probe", caller_id=CALLER, CALLER_UUID=str(uuid.uuid4()),
+                                    CALLER_AUDIOSOCKET=f"127.0.0.1:{probe_server.port}")
+                await asyncio.wait_for(asyncio.gather(probe_done.wait(), ivr_done.wait()), 20)
+        return probe_heard
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == ["4", "2"]
