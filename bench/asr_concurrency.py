@@ -130,21 +130,33 @@ def load(backend: str):
     return WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=2, max_batch=batch)
 
 
-def throughput(utterances: list[bytes]) -> None:
-    """Offline: all utterances submitted at once; utterances decoded per second of wall time."""
+def throughput(utterances: list[bytes], rounds: int = 3) -> None:
+    """Offline: all utterances submitted at once; utterances decoded per second of wall time.
+
+    The setups take turns, round after round, and the median is reported, so that a noisy
+    machine affects them all alike."""
     from ivr.speech.whisper_backend import WhisperRecognizer
 
-    print("| whisper setup | utterances | utterances/s | mean wait+decode s |")
+    setups = {(p, b): None for p, b in ((1, 1), (2, 1), (2, 4), (2, 8))}
+    rates: dict[tuple[int, int], list[float]] = {key: [] for key in setups}
+    for parallel, batch in setups:
+        setups[(parallel, batch)] = WhisperRecognizer(
+            model_path(MODELS_DIR, "whisper-base"), parallel=parallel, max_batch=batch
+        )
+        setups[(parallel, batch)].recognize_sync(utterances[0])
+    for _ in range(rounds):
+        for key, recognizer in setups.items():
+            started = time.monotonic()
+            for future in [recognizer.submit(u) for u in utterances]:
+                future.result()
+            rates[key].append(len(utterances) / (time.monotonic() - started))
+    print(f"| whisper setup | utterances | utterances/s (median of {rounds}) | vs 1 replica |")
     print("|---|---|---|---|")
-    for parallel, batch in ((1, 1), (2, 1), (2, 4), (2, 8)):
-        recognizer = WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=parallel, max_batch=batch)
-        recognizer.recognize_sync(utterances[0])
-        started = time.monotonic()
-        results = [f.result() for f in [recognizer.submit(u) for u in utterances]]
-        wall = time.monotonic() - started
-        mean = statistics.mean(r.wait_seconds + r.decode_seconds for r in results)
-        print(f"| {parallel} replica(s), batch <= {batch} | {len(results)} | {len(results) / wall:.2f} | {mean:.2f} |", flush=True)
-        recognizer.close()
+    base = statistics.median(rates[(1, 1)])
+    for (parallel, batch), values in rates.items():
+        rate = statistics.median(values)
+        print(f"| {parallel} replica(s), batch <= {batch} | {len(utterances)} | {rate:.2f} | {rate / base:.2f}x |")
+        setups[(parallel, batch)].close()
 
 
 def main() -> None:
