@@ -55,12 +55,20 @@ def _clean(text: str) -> str:
     return " ".join(w for w in text.split() if w != UNKNOWN)
 
 
+def grammar_for(model: vosk.Model, phrases: tuple[str, ...]) -> list[str]:
+    """The phrases whose words the model knows, plus "[unk]" when the model has it."""
+    known = [p for p in phrases if all(model.vosk_model_find_word(w) >= 0 for w in p.split())]
+    if dropped := len(phrases) - len(known):
+        logger.warning("grammar: %d of %d phrases use words the Vosk model does not know", dropped, len(phrases))
+    return [*known, UNKNOWN] if model.vosk_model_find_word(UNKNOWN) >= 0 else known
+
+
 class VoskStream:
     """Synchronous streaming recognizer: `accept(pcm8k) -> Partial | Final | None`, `finish() -> Final`."""
 
     def __init__(self, model: vosk.Model, hints: Hints = NO_HINTS, *, rate: int = PHONE_RATE, alternatives: int = 3) -> None:
         if hints.grammar:
-            grammar = json.dumps([*hints.grammar, UNKNOWN], ensure_ascii=False)
+            grammar = json.dumps(grammar_for(model, hints.grammar), ensure_ascii=False)
             self._rec = vosk.KaldiRecognizer(model, ASR_RATE, grammar)
         else:
             self._rec = vosk.KaldiRecognizer(model, ASR_RATE)

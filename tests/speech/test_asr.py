@@ -135,3 +135,9 @@ def test_transcribe_command_prints_json_per_file(tmp_path, phone_sentence):
     assert all(cer(SENTENCE, line["text"]) <= 0.15 for line in lines[:2])
     assert lines[0]["decode_seconds"] > 0 and lines[0]["backend"] == "whisper"
     assert "not a readable WAV" in lines[2]["error"]
+
+
+def test_vosk_grammar_drops_words_the_model_does_not_know(vosk_ko):
+    from ivr.speech.vosk_backend import grammar_for
+
+    assert grammar_for(vosk_ko.model, ("네", "예약 확인", "zzqx")) == ["네", "예약 확인"]
