@@ -28,10 +28,11 @@ from slots.bookings import book, cancel, confirm, find_active_booking, get_booki
 from slots.calls import call_stats, record_call
 from slots.counters import expire_holds
 from slots.holds import hold, release_hold
+from slots.listings import bookings_created_between, list_services, list_sites
 
 __all__ = [
-    "BatchSpec", "book", "call_stats", "cancel", "close_slot", "confirm", "expire_holds",
-    "find_active_booking", "find_available", "get_booking", "get_slot", "hold", "list_bookings",
-    "list_slots", "nearest_available", "preview_batch", "record_call", "release_batch",
-    "release_hold", "reschedule",
+    "BatchSpec", "book", "bookings_created_between", "call_stats", "cancel", "close_slot", "confirm",
+    "expire_holds", "find_active_booking", "find_available", "get_booking", "get_slot", "hold",
+    "list_bookings", "list_services", "list_sites", "list_slots", "nearest_available", "preview_batch",
+    "record_call", "release_batch", "release_hold", "reschedule",
 ]

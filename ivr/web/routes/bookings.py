@@ -18,7 +18,6 @@ from ivr.web import store
 from ivr.web.deps import csrf_form, render, require
 from ivr.web.display import csv_rows, format_local, mask_code, mask_person
 from ivr.web.forms import FormError, day_bounds, parse_code, parse_day
-from ivr.web.queries import known_services
 from slots import store as slot_store
 from slots.errors import NotFound, SlotClosed, SlotFull, StoreError
 
@@ -46,7 +45,7 @@ def _page(request, session, *, results=(), detail=None, choices=(), errors=None,
           day="", service="", status_code=200):
     full = session.allows("staff")
     tz = request.app.state.web.settings.tz
-    services = store.run(request, known_services)
+    services = store.run(request, slot_store.list_services)
     context = {
         "page": "bookings", "full": full, "results": [_row(b, tz, full=full) for b in results],
         "detail": _row(detail, tz, full=full) if detail else None, "choices": choices,

@@ -13,7 +13,6 @@ from ivr.web import store
 from ivr.web.deps import csrf_form, render, require
 from ivr.web.display import build_grids, format_day, format_local
 from ivr.web.forms import BatchForm, FormError, day_bounds, parse_batch, parse_day
-from ivr.web.queries import known_services, known_sites
 from slots import store as slot_store
 from slots.batches import BatchSpec, preview_batch
 from slots.errors import InvalidBatch, NotFound
@@ -25,9 +24,9 @@ PREVIEW_ROWS = 60
 
 
 def _grid_data(session, service, site, start, end, now):
-    services = known_services(session)
+    services = slot_store.list_services(session)
     slots = slot_store.list_slots(session, service, start, end, site=site or None, now=now) if service else []
-    return services, known_sites(session, service), slots
+    return services, slot_store.list_sites(session, service), slots
 
 
 def _page(request: Request, query: dict, *, form: dict | None = None, errors: dict | None = None,

@@ -8,12 +8,12 @@ from ivr.web import store
 from ivr.web.deps import render, require
 from ivr.web.display import OUTCOME_LABELS, format_seconds, per_hour, percent
 from ivr.web.forms import day_bounds
-from ivr.web.queries import bookings_created
-from slots.calls import DROPOUT_OUTCOMES, call_stats
+from slots import store as slot_store
+from slots.calls import DROPOUT_OUTCOMES
 
 
 def _figures(session, start, end):
-    return call_stats(session, start, end), bookings_created(session, start, end)
+    return slot_store.call_stats(session, start, end), slot_store.bookings_created_between(session, start, end)
 
 
 router = APIRouter()
