@@ -35,6 +35,7 @@ _MAX_DIGITS = {"date": 8, "time": 4, "birthdate": 8, "yesno": 1, "choice": 1}
 # does not help Whisper (see ../shared/speech-facts.md).
 _KIND_HINTS = {"date": ("日にち",), "time": ("時間",), "birthdate": ("生年月日",), "yesno": ("はい", "いいえ")}
 _ALTERNATIVES = 3
+_LABELS = {"mode": "用件", "site": "会場"}  # how remembered choices are named for the operator
 
 
 class EngineError(Exception):
@@ -128,7 +129,7 @@ class Engine:
     def summary(self) -> str:
         """One line for the operator: what the caller said so far, personal data masked."""
         parts = [self.script.title]
-        parts += [f"{'用件' if name == 'mode' else name}: {label}" for name, label in self._labels.items()]
+        parts += [f"{_LABELS.get(name, name)}: {label}" for name, label in self._labels.items()]
         if ticket := self.values.get("ticket"):
             parts.append(f"番号: {masked(str(ticket))}")
         if self.values.get("birthdate"):

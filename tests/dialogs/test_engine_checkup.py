@@ -85,7 +85,8 @@ FLOWS = {
     ],
     "already booked": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
-        (fail("confirm", "already_booked"), ["say~すでにご予約があります", "say~予約は1", "listen:choice"]),
+        (fail("confirm", "already_booked"), ["store:release_hold hold_id=5"]),
+        (ok("release_hold"), ["say~すでにご予約があります", "say~予約は1", "listen:choice"]),
     ],
     "confirm error goes to an operator": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
