@@ -35,6 +35,7 @@ _MAX_DIGITS = {"date": 8, "time": 4, "birthdate": 8, "yesno": 1, "choice": 1}
 # does not help Whisper (see ../shared/speech-facts.md).
 _KIND_HINTS = {"date": ("日にち",), "time": ("時間",), "birthdate": ("生年月日",), "yesno": ("はい", "いいえ")}
 _ALTERNATIVES = 3
+_ANY_TIME = ("一番早い", "いちばん早い", "一番はやい", "早い時間", "早いほう", "何時でも", "なんじでも", "いつでも", "どこでも")
 _LABELS = {"mode": "用件", "site": "会場"}  # how remembered choices are named for the operator
 
 
@@ -110,12 +111,21 @@ class Engine:
             value = understand.from_speech(step, text, today=self.today)
             if value is None and step.ask == "date":
                 value = self._offered_day(text)
+            if value is None and step.ask == "time" and step.among:
+                value = self._earliest(step, text)
             if value is not None:
                 self.values.pop("time_hint", None)
                 if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
                     self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
                 return None, value
         return None, None
+
+    def _earliest(self, step: Step, text: str) -> time | None:
+        """「一番早い時間」「何時でもいい」: the first open time of the day."""
+        if not any(word in text for word in _ANY_TIME):
+            return None
+        slots = [s for s in self.values.get(step.among) or [] if s.get("available", 0) > 0]  # type: ignore[union-attr]
+        return min((time.fromisoformat(s["time"]) for s in slots), default=None)
 
     def _offered_day(self, text: str) -> date | None:
         """「9時半で」 after alternatives on other days were offered: the one day offering that time."""

@@ -68,6 +68,9 @@ FLOWS = {
         (said("じゃあ1時で"), ["store:find_available date=2026-11-30"]),
         (ok("find_available", slots=[slot(9, "13:00", day="2026-11-30")]), ["store:hold slot_id=9"]),
     ],
+    "the earliest time, whatever it is": TO_TIME + [
+        (said("一番早い時間でお願いします"), ["store:hold slot_id=1"]),
+    ],
     "time full, nearest times at once": TO_TIME + [
         (said("2時"), ["say~午後二時は空きがありません。近い時間では、午前九時、午後二時半、午後三時が空いています", "listen:time"]),
         (said("9時半"), ["say~午前九時半は空きがありません", "listen:time"]),
