@@ -11,11 +11,9 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import pyopenjtalk
-
 from ivr.speech.audio import ASR_RATE, phone_channel, resample, silence
 from ivr.speech.readings import kanji_number
-from ivr.speech.tts import OpenJTalkBackend, Voice
+from ivr.speech.tts import OpenJTalkBackend, Voice, g2p_kana
 
 _DIGITS = "〇一二三四五六七八九"
 _NOT_KANA = re.compile(r"[^\u30a0-\u30ffー]")
@@ -63,7 +61,7 @@ def kana_reading(text: str) -> str:
     """Katakana reading without punctuation; digit runs of 3+ are read digit by digit."""
     text = _DIGIT_RUN.sub(lambda m: "".join(_DIGITS[int(d)] for d in m.group()), text)
     text = _SHORT_NUMBER.sub(lambda m: kanji_number(int(m.group())), text)
-    return _NOT_KANA.sub("", pyopenjtalk.g2p(text, kana=True)) if text.strip() else ""
+    return _NOT_KANA.sub("", g2p_kana(text)) if text.strip() else ""
 
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:

@@ -8,7 +8,9 @@ settings, so the first frame of a cached prompt is ready at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import re
@@ -28,6 +30,8 @@ from ivr.speech.audio import PHONE_RATE, normalize_peak, resample, silence, to_b
 logger = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 _PHRASE_END = re.compile(r"[、 　]")
+_ESPEAK = threading.Lock()
+_OPENJTALK = threading.Lock()  # pyopenjtalk's global instance is not re-entrant: one call at a time per process
 
 
 class TtsError(RuntimeError):
@@ -52,13 +56,18 @@ def _finish(samples: np.ndarray, rate: int, voice: Voice, tail: float = 0.12) ->
     return normalize_peak(pcm, voice.volume_dbfs) + silence(tail)
 
 
+def g2p_kana(text: str) -> str:
+    """Open JTalk's katakana reading of `text` (thread-safe)."""
+    with _OPENJTALK:
+        return pyopenjtalk.g2p(text, kana=True)
+
+
 class OpenJTalkBackend:
     def __init__(self, voice: Voice) -> None:
         self.voice = voice
-        self._lock = threading.Lock()  # the global Open JTalk instance is not re-entrant
 
     def synthesize(self, text: str) -> bytes:
-        with self._lock:
+        with _OPENJTALK:
             samples, rate = pyopenjtalk.tts(text, speed=self.voice.speed, half_tone=self.voice.half_tone)
         return _finish(np.asarray(samples) / 32768.0, rate, self.voice)
 
@@ -70,16 +79,15 @@ class EspeakBackend:
         import pyttsx3
 
         self.voice = voice
-        self._engine = pyttsx3.init("espeak")
-        self._engine.setProperty("voice", "ja")
-        self._engine.setProperty("rate", int(175 * voice.speed))
-        self._lock = threading.Lock()
+        self._engine = pyttsx3.init("espeak")  # pyttsx3 shares one engine per driver in a process
 
     def synthesize(self, text: str) -> bytes:
-        with self._lock:
-            kana = pyopenjtalk.g2p(text, kana=True)
-            with tempfile.TemporaryDirectory() as scratch:
-                path = Path(scratch) / "out.wav"
+        kana = g2p_kana(text)
+        with _ESPEAK, tempfile.TemporaryDirectory() as scratch:
+            self._engine.setProperty("voice", "ja")
+            self._engine.setProperty("rate", int(175 * self.voice.speed))
+            path = Path(scratch) / "out.wav"
+            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..."
                 self._engine.save_to_file(kana, str(path))
                 self._engine.runAndWait()
                 with wave.open(str(path)) as handle:
