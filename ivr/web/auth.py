@@ -100,9 +100,6 @@ class Authenticator:
         user = self.users.get(name) if kind == "u" else None
         return user is not None and user.role == session.role
 
-    def token_roles(self) -> list[str]:
-        return sorted(self._tokens.values())
-
 
 def check_csrf(session: WebSession, submitted: str | None) -> None:
     if not submitted or not hmac.compare_digest(session.csrf, submitted):

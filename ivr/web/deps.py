@@ -37,7 +37,6 @@ class WebContext:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     stream_seconds: float = 5.0  # how long one live-calls stream lasts before the browser reconnects
     secure_cookies: bool = False
-    test_hooks: bool = False
 
 
 def web(request: Request) -> WebContext:
