@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from ivr.api.deps import (
     AnyRole,
@@ -23,6 +23,7 @@ from ivr.api.deps import (
 from ivr.api.routes.holds import channel_of
 from ivr.api.schemas import CODE_PATTERN, BookingIn, BookingOut, Items, Problem
 from slots import store
+from slots.errors import NotFound
 from slots.person import Person
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
@@ -51,7 +52,7 @@ def make(body: BookingIn, role: ChannelOrStaff, settings: SettingsDep, db: Store
 def lookup(code: Code, role: AnyRole, settings: SettingsDep, db: StoreDep) -> BookingOut:
     view = db.run(store.get_booking, code)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such booking")
+        raise NotFound("no such booking")  # answered like the store's own 404s, with reason not_found
     return BookingOut.of(view, settings.tz)
 
 
