@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from dialogs.normalize.eras import BY_NAME, ERA_PATTERN
+from dialogs.normalize.eras import BY_NAME, ERA_PATTERN, FIRST_YEAR_WORDS
 from dialogs.normalize.text import clean, width
 
 _ERA_RE = re.compile(
@@ -26,6 +26,8 @@ def _make(year: int, month: int, day: int) -> date | None:
 
 def parse_birthdate(text: str, *, today: date) -> date | None:
     dotted = _ERA_DOT_RE.search(width(text).replace(" ", ""))
+    for word in FIRST_YEAR_WORDS:
+        text = text.replace(word, "元年")
     text = clean(text).replace("生まれ", "").replace("の", "")
     value = None
     if (match := _ERA_RE.search(text)) or (match := dotted):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from dialogs.normalize.eras import BY_NAME, ERA_PATTERN
+from dialogs.normalize.eras import BY_NAME, ERA_PATTERN, FIRST_YEAR_WORDS
 from dialogs.normalize.text import clean, kanji_numerals, split_correction, width
 
 WEEKDAYS = "月火水木金土日"
@@ -91,6 +91,8 @@ def _weekday(week: str | None, weekday: int, today: date) -> date:
 
 
 def parse_date(text: str, *, today: date) -> date | None:
+    for word in FIRST_YEAR_WORDS:
+        text = text.replace(word, "元年")
     before, after = split_correction(kanji_numerals(width(text)))
     month = re.search(r"\d{1,2}月", before)
     if month and "月" not in after and re.search(r"\d日", after):

@@ -28,8 +28,11 @@ ERAS: tuple[Era, ...] = (
     Era("令和", "れいわ", date(2019, 5, 1), None),
 )
 BY_NAME = {era.name: era for era in ERAS} | {era.reading: era for era in ERAS}
-# Recognizers sometimes write the era in kana or with a letter (S40, H3).
-BY_NAME |= {"M": BY_NAME["明治"], "T": BY_NAME["大正"], "S": BY_NAME["昭和"], "H": BY_NAME["平成"], "R": BY_NAME["令和"]}
+# Recognizers sometimes write the era in kana or with a letter (S40, H3), or mishear it on the phone
+# (Whisper base wrote 生成 for 平成 in telephone-band tests).
+BY_NAME |= {"M": BY_NAME["明治"], "T": BY_NAME["大正"], "S": BY_NAME["昭和"], "H": BY_NAME["平成"], "R": BY_NAME["令和"],
+            "生成": BY_NAME["平成"]}
+FIRST_YEAR_WORDS = ("ガンネン", "がんねん")  # 元年 as a recognizer may write it
 ERA_PATTERN = "|".join(sorted(map(str, BY_NAME), key=len, reverse=True))
 
 

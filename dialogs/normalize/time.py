@@ -11,7 +11,7 @@ _AM = ("午前", "朝", "あさ", "ごぜん", "AM", "am")
 _PM = ("午後", "夕方", "ゆうがた", "夜", "よる", "ごご", "PM", "pm", "昼過ぎ", "お昼過ぎ")
 _NOON = ("正午", "しょうご")
 _COLON_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2}):(?P<m>\d{2})(?!\d)")
-_HOUR_RE = re.compile(r"(?P<h>\d{1,2})時(?:(?P<half>半)|(?P<m>\d{1,2})分|(?P<cho>ちょうど))?")
+_HOUR_RE = re.compile(r"(?P<h>\d{1,2})時(?!間)(?:(?P<half>半)|(?P<m>\d{1,2})分|(?P<cho>ちょうど))?")  # 2時間 is a duration
 
 
 def _apply_period(hour: int, text: str) -> int | None:
