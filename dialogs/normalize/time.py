@@ -10,6 +10,7 @@ from dialogs.normalize.text import clean
 _AM = ("午前", "朝", "あさ", "ごぜん", "AM", "am")
 _PM = ("午後", "夕方", "ゆうがた", "夜", "よる", "ごご", "PM", "pm", "昼過ぎ", "お昼過ぎ")
 _NOON = ("正午", "しょうご")
+_RUN_ON_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2})(?P<m>[0-5]\d)分")
 _COLON_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2}):(?P<m>\d{2})(?!\d)")
 _HOUR_RE = re.compile(r"(?P<h>\d{1,2})時(?!間)(?:(?P<half>半)|(?P<m>\d{1,2})分|(?P<cho>ちょうど))?")  # 2時間 is a duration
 
@@ -33,6 +34,8 @@ def parse_time(text: str) -> time | None:
     if match := _COLON_RE.search(text):
         hour, minute = int(match.group("h")), int(match.group("m"))
         hour = _apply_period(hour, text) if hour <= 12 else hour
+    elif match := _RUN_ON_RE.search(text):  # 十一時四十五分 written as 1145分
+        hour, minute = _apply_period(int(match.group("h")), text), int(match.group("m"))
     elif match := _HOUR_RE.search(text):
         hour = _apply_period(int(match.group("h")), text)
         minute = 30 if match.group("half") else int(match.group("m") or 0)

@@ -20,7 +20,7 @@ CASES = [
     (MENU, "予約を確認したい", "check"), (MENU, "キャンセル", "cancel"), (MENU, "きゃんせるで", "cancel"),
     (MENU, "予約を取り消したい", "cancel"), (MENU, "とりけし", "cancel"), (MENU, "キャンセルお願いします", "cancel"),
     (MENU, "変更", "move"), (MENU, "予約の変更", "move"), (MENU, "へんこう", "move"), (MENU, "日にちを変えたい", "move"),
-    (MENU, "ヘンコ", "move"), (MENU, "キャンセレ", "cancel"), (MENU, "よやきゅ", "book"),
+    (MENU, "ヘンコ", "move"), (MENU, "気にちを変えたい", "move"), (MENU, "予約の確認もしたいです", "check"), (MENU, "キャンセレ", "cancel"), (MENU, "よやきゅ", "book"),
     (MENU, "えーと", None), (MENU, "", None), (MENU, "天気はどうですか", None), (MENU, "こんにちは", None),
     (SITES, "市役所", "city_hall"), (SITES, "しやくしょ", "city_hall"), (SITES, "市役所でお願いします", "city_hall"),
     (SITES, "北部保健センター", "north"), (SITES, "ほくぶ", "north"), (SITES, "保健センターで", "north"),
