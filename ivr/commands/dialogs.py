@@ -113,7 +113,10 @@ def simulate(settings, file: Path, today: date | None, db_url: str | None) -> No
             actions = engine.handle(run_store(waiting))
             continue
         click.echo(f"あなた({waiting.kind})> " if isinstance(waiting, Listen) else "あなた> ", nl=False)
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:  # Ctrl-C is a hang-up too
+            line = ""
         if line and not sys.stdin.isatty():
             click.echo(line.rstrip("\n"))
         if not line:  # the caller hung up: give the held place back at once
