@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ivr.api.app import create_app
+from ivr.events import CallStarted
 from ivr.web.auth import COOKIE
 from slots import store
 from slots.batches import BatchSpec
@@ -170,3 +171,12 @@ def test_a_database_outage_is_a_japanese_page(app, tmp_path):
         response = client.get("/today")
         assert response.status_code == 503 and "データベースに接続できません" in response.text
         broken.dispose()
+
+
+def test_live_page_elapsed_time_follows_the_apps_clock(app):
+    started = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    app.state.clock = lambda: started + timedelta(minutes=3, seconds=5)
+    app.state.live.apply(CallStarted("clock-1", caller="*******0001", channel="PJSIP/t-1", at=started))
+    with TestClient(app) as client:
+        login(client, "operator")
+        assert "3:05" in client.get("/live").text

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from ivr.web.deps import WebContext, now_utc, render, require, state, web
+from ivr.web import store
+from ivr.web.deps import WebContext, render, require, state, web
 from ivr.web.display import format_seconds
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ RETRY_MS = 300
 
 def call_rows(request: Request) -> list[dict]:
     live = state(request, "live")
-    now = now_utc()
+    now = store.now(request)
     rows = []
     for call in live.snapshot(now) if live is not None else []:
         elapsed = call.elapsed_seconds(now)

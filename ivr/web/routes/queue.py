@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from ivr.api.schemas import mask_phone
-from ivr.web.deps import WebContext, now_utc, render, require, state, web
+from ivr.web import store
+from ivr.web.deps import WebContext, render, require, state, web
 from ivr.web.display import format_seconds
 
 router = APIRouter()
@@ -15,7 +16,7 @@ def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
     ami = state(request, "ami")
     connected = bool(ami is not None and getattr(ami, "connected", False))
     snapshot = ami.queues.snapshot() if ami is not None else {}
-    now = now_utc()
+    now = store.now(request)
     queues = []
     for name in sorted(snapshot):
         q = snapshot[name]
@@ -46,5 +47,5 @@ def queue_rows(request: Request, ctx: WebContext) -> tuple[list[dict], bool]:
 def queue_page(request: Request, partial: int = 0, session=Depends(require("operator")), ctx: WebContext = Depends(web)):
     queues, connected = queue_rows(request, ctx)
     context = {"page": "queue", "queues": queues, "connected": connected,
-               "recent": ctx.handovers.recent(now_utc())[:10]}
+               "recent": ctx.handovers.recent(store.now(request))[:10]}
     return render(request, "queue_table.html" if partial else "queue.html", context)
