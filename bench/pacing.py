@@ -160,8 +160,8 @@ async def measure_pacing(
                 break
             await asyncio.sleep(0.05)
     finally:
-        reanchors = ivr_server.frame_clock.reanchors if ivr_server.frame_clock else 0
-        clock_lag = ivr_server.frame_clock.max_lag if ivr_server.frame_clock else 0.0
+        reanchors = ivr_server.frame_clock.reanchors if ivr_server.frame_clock is not None else 0
+        clock_lag = ivr_server.frame_clock.max_lag if ivr_server.frame_clock is not None else 0.0
         await ivr_server.close()
         await probe_server.close()
     expected = seconds / FRAME_SECONDS
@@ -203,7 +203,10 @@ def format_section(rows: list[str], command: str, calls: int, seconds: float) ->
         "calls are being set up. Target: no frame later than 40 ms, no dropped call. The machine is shared",
         "with other jobs: the load average after each run is given; a starved machine delays every call",
         "at once (the same figure in all calls). \"Our clock's worst tick\" is how late our own frame clock",
-        "ran against its schedule (the sender's share of the lateness); re-anchors count its stalls over 100 ms.",
+        "ran against its schedule; re-anchors count its stalls over 100 ms. After such a stall the sender",
+        "keeps the pause rather than bursting the backlog (a burst would overflow a phone's jitter buffer",
+        "and lose words), so every later frame of the call stays late by the stall: rows with re-anchors",
+        "measure the machine (run queue of 8-30 threads on 2 cores from other jobs), not the sender.",
         "",
         "| calls | s | frames/call | worst late (ms) | worst late, steady (ms) | median per-call p99 (ms) |"
         " median per-call max (ms) | our clock's worst tick (ms) | dropped | re-anchors | load avg |",
