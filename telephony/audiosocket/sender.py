@@ -185,7 +185,9 @@ class FrameClock:
         self.reanchors = 0
         self.max_lag = 0.0  # the latest a tick ran against its schedule, in seconds (a diagnostic)
 
-    def __len__(self) -> int:
+    @property
+    def active(self) -> int:
+        """Senders being ticked."""
         return len(self._senders)
 
     def add(self, sender: PacedSender) -> None:

@@ -138,7 +138,7 @@ def test_one_frame_clock_paces_every_call_and_stops_when_they_end():
         count = len(writers[0].writes)
         while len(writers[1].writes) < 60:
             await asyncio.sleep(0)
-        assert len(writers[0].writes) == count and len(clock) == 2  # a closed sender leaves at once
+        assert len(writers[0].writes) == count and clock.active == 2  # a closed sender leaves at once
         played = await speech.done()
         await clock.close()
         return writers, played
