@@ -46,3 +46,14 @@ def match_ratio(haystack: np.ndarray, needle: np.ndarray) -> float:
         return 0.0
     offset = best_offset(haystack, needle)
     return float(np.mean(haystack[offset: offset + len(needle)] == needle))
+
+
+def frames_found(haystack: np.ndarray, needle: np.ndarray) -> float:
+    """Fraction of the needle's 20 ms frames found sample-exact somewhere in haystack.
+
+    Robust to a recorder that shifts or pads between frames (a MixMonitor under load), unlike a
+    single alignment.
+    """
+    hay = haystack.astype("<i2").tobytes()
+    frames = [needle[i:i + FRAME_SAMPLES] for i in range(0, len(needle) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+    return sum(hay.find(frame.astype("<i2").tobytes()) % 2 == 0 for frame in frames) / len(frames)
