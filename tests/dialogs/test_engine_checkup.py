@@ -38,7 +38,7 @@ FLOWS = {
     "book": TO_READBACK + [
         (said("はい"), ["store:confirm hold_id=5"]),
         (ok("confirm", code="11112222"), ["say~予約番号は、イチ、イチ、イチ、イチ、ニー、ニー、ニー、ニー。もう一度",
-                                          "say~お電話ありがとうございました", "hangup:completed"]),
+                                          "say~ありがとうございました", "hangup:completed"]),
     ],
     "site by key, day full": IDENTIFIED + [
         (keys("1"), ["say~ご希望の日にち", "listen:date"]),
@@ -66,7 +66,7 @@ FLOWS = {
     "nothing open at all": IDENTIFIED + [
         (keys("2"), ["say~ご希望の日にち", "listen:date"]),
         (said("明日"), ["store:find_available site=北部保健センター"]),
-        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~お電話ありがとう",
+        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~ありがとうございました",
                                                            "hangup:completed"]),
     ],
     "choose again": TO_READBACK + [
@@ -77,7 +77,7 @@ FLOWS = {
     "give up": TO_READBACK + [
         (keys("2"), ["say~選び直す場合は1", "listen:choice"]),
         (keys("2"), ["store:release_hold hold_id=5"]),
-        (ok("release_hold"), ["say~お電話ありがとうございました", "hangup:completed"]),
+        (ok("release_hold"), ["say~ありがとうございました", "hangup:completed"]),
     ],
     "expired": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
@@ -96,13 +96,13 @@ FLOWS = {
     "cancel": MANAGE + [
         (said("取り消したいです"), ["say~取り消します。よろしいですか", "listen:yesno"]),
         (said("はい"), ["store:cancel code=40912345"]),
-        (ok("cancel", **BOOKING), ["say~取り消しました", "say~お電話ありがとうございました", "hangup:completed"]),
+        (ok("cancel", **BOOKING), ["say~取り消しました", "say~ありがとうございました", "hangup:completed"]),
     ],
     "cancel, then no": MANAGE + [
         (keys("1"), ["say~取り消します", "listen:yesno"]),
-        (said("いや、やめておきます"), ["say~お電話ありがとうございました", "hangup:completed"]),
+        (said("いや、やめておきます"), ["say~ありがとうございました", "hangup:completed"]),
     ],
-    "keep": MANAGE + [(said("このままで大丈夫です"), ["say~お電話ありがとうございました", "hangup:completed"])],
+    "keep": MANAGE + [(said("このままで大丈夫です"), ["say~ありがとうございました", "hangup:completed"])],
     "not found": START + [
         (keys("2"), ["say~受診券番号", "listen:digits"]),
         (keys("01234567890"), ["say~生年月日", "listen:birthdate"]),
@@ -111,7 +111,7 @@ FLOWS = {
     ],
     "silence ends politely": START + [
         (SILENCE, ["say~お声が聞き取れませんでした", "listen:choice"]),
-        (SILENCE, ["say~お電話ありがとうございました", "hangup:silence"]),
+        (SILENCE, ["say~ありがとうございました", "hangup:silence"]),
     ],
     "silence ends politely and releases the hold": TO_READBACK + [
         (SILENCE, ["say~お声が聞き取れませんでした", "listen:yesno"]),

@@ -12,7 +12,7 @@ from tests.dialogs.helpers import BOOKING, DAY, SILENCE, assert_covered, fail, k
 SCRIPT = load_script(Path(__file__).resolve().parents[2] / "dialogs" / "scripts" / "vaccine.yaml")
 TODAY = date(2026, 11, 25)
 
-START = [(None, ["say~ワクチン接種の予約窓口", "say~オペレーターは0", "listen:choice"])]
+START = [(None, ["say~ワクチン予約の窓口", "say~オペレーターは0", "listen:choice"])]
 IDENTIFY = [
     (said("1234567890"), ["say~生年月日", "listen:birthdate"]),
     (said("昭和40年5月6日です"), None),  # filled in per flow
@@ -32,7 +32,7 @@ TO_READBACK = TO_TIME + [
 ]
 BOOKED = [
     (ok("confirm", code="40912345"), ["say~予約番号は、ヨン、ゼロ、キュー、イチ、ニー、サン、ヨン、ゴー。もう一度",
-                                      "say~お電話ありがとうございました", "hangup:completed"]),
+                                      "say~ありがとうございました", "hangup:completed"]),
 ]
 
 FLOWS = {
@@ -58,7 +58,7 @@ FLOWS = {
     ],
     "nothing open at all": TO_DATE + [
         (said("明日"), ["store:find_available"]),
-        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~お電話ありがとう",
+        (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~ありがとうございました",
                                                            "hangup:completed"]),
     ],
     "day full, an offered time taken as it is": TO_DATE + [
@@ -101,7 +101,7 @@ FLOWS = {
     "no at read-back, give up": TO_READBACK + [
         (said("いえ、やめておきます"), ["say~日にちの変更は1", "listen:choice"]),
         (said("やめます"), ["store:release_hold hold_id=70"]),
-        (ok("release_hold"), ["say~お電話ありがとうございました", "hangup:completed"]),
+        (ok("release_hold"), ["say~ありがとうございました", "hangup:completed"]),
     ],
     "hold expired before confirming": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
@@ -118,7 +118,7 @@ FLOWS = {
         (said("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (said("昭和40年5月6日"), ["store:lookup service=vaccine"]),
         (ok("lookup", **BOOKING), ["say~ご予約は、十二月一日 火曜日、午前十時、市役所本庁舎です。予約番号は、ヨン、ゼロ",
-                                   "say~お電話ありがとうございました", "hangup:completed"]),
+                                   "say~ありがとうございました", "hangup:completed"]),
     ],
     "lookup not found, try again": START + [
         (keys("2"), ["say~接種券番号", "listen:digits"]),
@@ -132,7 +132,7 @@ FLOWS = {
         (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (keys("19650506"), ["store:lookup"]),
         (fail("lookup", "identity_mismatch"), ["say~見つかりませんでした", "listen:yesno"]),
-        (said("いいえ"), ["say~お電話ありがとうございました", "hangup:completed"]),
+        (said("いいえ"), ["say~ありがとうございました", "hangup:completed"]),
     ],
     "cancel a booking": START + [
         (said("キャンセルしたいです"), ["say~接種券番号", "listen:digits"]),
@@ -140,14 +140,14 @@ FLOWS = {
         (said("平成元年2月3日"), ["store:lookup birthdate=1989-02-03"]),
         (ok("lookup", **BOOKING), ["say~十二月一日 火曜日、午前十時のご予約を取り消します", "listen:yesno"]),
         (said("はい"), ["store:cancel code=40912345"]),
-        (ok("cancel", **BOOKING), ["say~取り消しました", "say~お電話ありがとうございました", "hangup:completed"]),
+        (ok("cancel", **BOOKING), ["say~取り消しました", "say~ありがとうございました", "hangup:completed"]),
     ],
     "cancel, then keep it": START + [
         (keys("3"), ["say~接種券番号", "listen:digits"]),
         (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
         (keys("19650506"), ["store:lookup"]),
         (ok("lookup", **BOOKING), ["say~取り消します", "listen:yesno"]),
-        (keys("2"), ["say~お電話ありがとうございました", "hangup:completed"]),
+        (keys("2"), ["say~ありがとうございました", "hangup:completed"]),
     ],
     "move a booking": START + [
         (said("日にちを変えたい"), ["say~接種券番号", "listen:digits"]),
@@ -159,7 +159,7 @@ FLOWS = {
         (said("3時"), ["store:hold slot_id=5"]),
         (ok("hold", hold_id=74), ["say~午後三時、市役所本庁舎に変更します", "listen:yesno"]),
         (said("はい"), ["store:reschedule code=40912345 slot_id=5 hold_id=74"]),
-        (ok("reschedule", **BOOKING), ["say~変更しました。予約番号は、ヨン", "say~お電話ありがとうございました", "hangup:completed"]),
+        (ok("reschedule", **BOOKING), ["say~変更しました。予約番号は、ヨン", "say~ありがとうございました", "hangup:completed"]),
     ],
 }
 MOVE_READBACK = FLOWS["move a booking"][:-2]
