@@ -22,6 +22,7 @@ from ivr.events import EventBus
 from ivr.session import CallRecord, CallSession, SessionDeps, Timing
 
 logger = logging.getLogger(__name__)
+OPERATOR_WORD = "オペレーター"
 
 
 class IvrRuntime:
@@ -29,7 +30,7 @@ class IvrRuntime:
 
     def __init__(self, settings: Settings, *, sessionmaker: SessionMaker[Session], bus: EventBus,
                  recognizer: Any | None = None, synthesizer: Any | None = None, ami: Any | None = None,
-                 timing: Timing | None = None, reuse_port: bool = False) -> None:
+                 timing: Timing | None = None) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.bus = bus
@@ -37,7 +38,6 @@ class IvrRuntime:
         self.synthesizer = synthesizer
         self.ami = ami
         self.timing = timing or Timing()
-        self.reuse_port = reuse_port
         self.server: Any | None = None
         self._deps: SessionDeps | None = None
         self._calls: set[asyncio.Task[str]] = set()
@@ -62,8 +62,7 @@ class IvrRuntime:
             await self.ami.start()
         self._deps = await asyncio.to_thread(self._build_deps)
         host, port = parse_host_port(self.settings.audiosocket)
-        kwargs = {"reuse_port": True} if self.reuse_port else {}
-        self.server = AudioSocketServer(self._handle, host, port, **kwargs)
+        self.server = AudioSocketServer(self._handle, host, port)
         await self.server.start()
         logger.info("IVR listening for AudioSocket on %s:%d", host, port)
 
@@ -115,7 +114,9 @@ class IvrRuntime:
             return store.execute(call, call_id=call_id, channel=channel)
 
         def hints(listen: Any) -> Hints:
-            return Hints(words=tuple(getattr(listen, "hints", ()) or ()))
+            # an operator is one word away at every step, so the word is always a hint
+            words = tuple(getattr(listen, "hints", ()) or ())
+            return Hints(words=words if OPERATOR_WORD in words else (*words, OPERATOR_WORD))
 
         return SessionDeps(
             recognizer=self.recognizer, synthesizer=self.synthesizer,

@@ -44,7 +44,7 @@ class Timing:
     max_utterance: float = 15.0  # an utterance is cut here even if the caller keeps talking
     ami_wait: float = 2.0  # how long to wait for the dialplan's MadoguchiCall event
     max_call: float = 900.0  # a call longer than this is handed over
-    preroll_frames: int = 15  # audio kept from before a barge-in is detected (300 ms)
+    preroll_frames: int = 50  # audio kept from before a barge-in is detected (1 s: onsets are quiet)
 
 
 @dataclass(frozen=True)

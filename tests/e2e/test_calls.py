@@ -114,7 +114,7 @@ def test_cancel_an_existing_booking(stack, ticket):
     slots = stack.slots(day, ("14:00-15:00",))
     booked = stack.tx(store.book, slots[0].id, stack.person(ticket, BIRTH), channel="web", now=datetime.now(UTC))
     result = stack.call({"turns": [
-        {"say": "キャンセルしたいです", "after": "start"},
+        {"say": "予約を取り消したいです", "after": "start"},
         {"say": _said_digits(ticket)},
         {"press": BIRTH.strftime("%Y%m%d")},
         {"say": "はい", "expect": "よろしいですか|取り消します"},
