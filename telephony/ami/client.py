@@ -139,6 +139,7 @@ class AmiClient:
         self._call_waiters: dict[str, list[asyncio.Future[CallInfo]]] = defaultdict(list)
         self._writer: asyncio.StreamWriter | None = None
         self._ready = asyncio.Event()
+        self._booted = asyncio.Event()  # FullyBooted seen on this connection
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -146,6 +147,7 @@ class AmiClient:
         self.last_error: str | None = None
         self.queues = QueueView()
         self.on("UserEvent", self._on_user_event)
+        self.on("FullyBooted", lambda _: self._booted.set())
         self.on("*", self.queues.apply)
 
     # ---------------------------------------------------------------- lifecycle
@@ -198,6 +200,7 @@ class AmiClient:
                 log.log(level, "AMI %s:%d unavailable (%s)", self.host, self.port, self.last_error)
             finally:
                 self._ready.clear()
+                self._booted.clear()
                 self._fail_pending(AmiConnectionError("AMI connection lost"))
                 if self._writer is not None:
                     self._writer.close()
@@ -266,10 +269,19 @@ class AmiClient:
                 return
 
     async def _after_login(self) -> None:
+        """Rebuild the queue view once Asterisk has fully booted (AMI accepts logins while modules
+        such as app_queue are still loading: a restart under us must not leave the view empty)."""
         try:
-            await self.queues.refresh(self)
-        except (AmiError, TimeoutError) as exc:
-            log.warning("AMI queue view refresh failed: %s", exc)
+            await asyncio.wait_for(self._booted.wait(), self._connect_timeout * 2)
+        except TimeoutError:
+            log.debug("no FullyBooted after login (events mask without 'system'?); refreshing anyway")
+        for attempt in range(5):
+            try:
+                await self.queues.refresh(self)
+                return
+            except (AmiError, TimeoutError) as exc:
+                log.log(logging.WARNING if attempt == 4 else logging.DEBUG, "AMI queue view refresh failed: %s", exc)
+                await asyncio.sleep(0.5 * (attempt + 1))
 
     # ---------------------------------------------------------------- actions
     def _next_id(self) -> str:

@@ -99,6 +99,10 @@ def test_nothing_is_sent_before_the_login_answer():
         await asyncio.sleep(0.05)
         assert not client.connected
         answer = await ping
+        for _ in range(100):  # the queue view is rebuilt right after login (and FullyBooted)
+            if client.queues.refreshed:
+                break
+            await asyncio.sleep(0.02)
         await client.close()
         await peer.close()
         return peer, answer
