@@ -36,10 +36,13 @@ class ScriptedAmi:
         writer.write(b"Asterisk Call Manager/10.0.0\r\n")
         parser = Parser()
         list(parser.feed(b"Asterisk Call Manager/x\r\n"))
-        while chunk := await reader.read(4096):
-            for message in parser.feed(chunk):
-                self.received.append((loop.time(), message))
-                await self._answer(message, writer)
+        try:
+            while chunk := await reader.read(4096):
+                for message in parser.feed(chunk):
+                    self.received.append((loop.time(), message))
+                    await self._answer(message, writer)
+        except ConnectionError:
+            pass  # the client went away
 
     def send(self, text: str) -> None:
         self.writers[-1].write(text.replace("\n", "\r\n").encode() + b"\r\n")
