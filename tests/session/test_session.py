@@ -176,7 +176,8 @@ def env(tmp_path):
     engine.dispose()
 
 
-def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi | None = None):
+def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi | None = None,
+         drain_after_hold: bool = False):
     settings, factory = env
     bus, conn, recognizer, synth = EventBus(), FakeConn(), FakeRecognizer(), FakeSynth()
     caller = Caller(conn, recognizer, answers)
@@ -192,12 +193,21 @@ def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi |
         recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
         store=execute, bus=bus, endpointer_factory=caller.listening, barge_in_factory=FakeBargeIn,
         hints_factory=lambda listen: None, today=lambda: TODAY, ami=ami if ami is not None else FakeAmi(),
-        record_call=records.append, timing=Timing(reprompt_silence=0.3, digit_timeout=0.3, max_call=30),
+        record_call=records.append,
+        timing=Timing(reprompt_silence=30 if drain_after_hold else 0.3, digit_timeout=0.3, max_call=30),
     )
 
     async def main():
         bus.bind(asyncio.get_running_loop())
-        return await CallSession(conn, deps).run()
+        task = asyncio.create_task(CallSession(conn, deps).run())
+        if not drain_after_hold:
+            return await task
+        while not any(isinstance(e, events.HoldPlaced) for e in bus.recent()):
+            await asyncio.sleep(0.01)
+        task.cancel()  # what IvrRuntime.stop does to a call still running after the grace period
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return "cancelled-by-drain"
 
     outcome = asyncio.run(main())
     return outcome, bus.recent(), conn, synth, records, factory
@@ -233,6 +243,15 @@ def test_caller_hanging_up_after_the_hold_releases_it(env):
     released = [e for e in published if isinstance(e, events.HoldReleased)]
     assert placed and released and released[-1].hold_id == placed[-1].hold_id
     assert records[0].outcome == "abandoned"
+
+
+def test_a_call_cut_by_shutdown_releases_its_hold(env):
+    outcome, published, conn, _, records, factory = _run(env, KEYS_TO_HOLD, drain_after_hold=True)
+    assert outcome == "cancelled-by-drain"
+    assert all(s.held == 0 and s.booked == 0 for s in _day(factory))
+    assert any(isinstance(e, events.HoldReleased) for e in published)
+    assert records and records[0].outcome == "failed"
+    assert conn.hung_up
 
 
 def test_a_hash_pressed_after_a_complete_number_is_not_an_answer(env):
