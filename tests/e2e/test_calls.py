@@ -201,3 +201,24 @@ def test_two_callers_race_for_the_last_place(stack, ticket):
     assert [s.booked for s in view] == [1, 1] and all(s.held == 0 for s in view)
     loser = next(r for r, b in zip(results, bookings) if b.slot_id == slots[1].id)
     assert any("skipped" not in line.text and line.text == "[keys 1030]" for line in loser.lines)
+
+
+def test_ivr_call_command_places_a_scenario_call(stack, asterisk):
+    """`ivr call --scenario scenarios/operator.yaml`, as staff run it, against the running IVR."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "MADOGUCHI_AMI_USER": asterisk.ami_user, "MADOGUCHI_AMI_SECRET": asterisk.ami_secret,
+           "MADOGUCHI_PROMPT_CACHE_DIR": str(stack.records / "cli-prompts")}
+    record = stack.records / "cli-operator.wav"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("ivr")), "call", "--scenario", str(root / "scenarios" / "operator.yaml"),
+         "--ami", f"{asterisk.ami_host}:{asterisk.ami_port}", "--no-transcribe", "--record", str(record)],
+        env=env, capture_output=True, text=True, timeout=240, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "caller  オペレーターと話したいです" in done.stdout
+    assert "waiting in queue operators" in done.stdout and "= ok" in done.stdout
+    assert record.stat().st_size > 8000 * 2 * 2 * 5  # at least 5 s of stereo audio
