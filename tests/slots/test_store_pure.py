@@ -76,6 +76,9 @@ def test_bad_ticket_numbers(ticket):
 
 
 def test_codes_are_8_random_digits():
-    codes = {new_code() for _ in range(2000)}
-    assert len(codes) == 2000 and all(is_code(c) and c[0] != "0" for c in codes)
+    drawn = [new_code() for _ in range(2000)]
+    codes = set(drawn)
+    # 2000 draws from 9e7 codes repeat one about 2 % of the time (birthday bound); 3 repeats
+    # happen about once in 500,000 runs, a skewed generator far more often.
+    assert len(drawn) - len(codes) <= 2 and all(is_code(c) and c[0] != "0" for c in codes)
     assert not is_code("1234567") and not is_code("1234567a")
