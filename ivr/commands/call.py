@@ -36,7 +36,7 @@ async def place_call(settings: Settings, scenario_path: Path, *, record: Path | 
         from ivr.speech.asr import load_recognizer
 
         recognizer = await asyncio.to_thread(load_recognizer, settings)
-    listen_host, listen_port = parse_host_port(listen)
+    listen_host, listen_port = _listen_address(listen)
 
     def voice(v):  # the caller's voice: same engine as the IVR, different speed and pitch
         return load_synthesizer(settings, voice=Voice(backend="openjtalk", speed=v.speed, half_tone=v.half_tone,
@@ -55,6 +55,14 @@ async def place_call(settings: Settings, scenario_path: Path, *, record: Path | 
             recognizer.close()
     echo(format_result(result))
     return result.ok
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    """HOST:PORT where port 0 (any free port) is allowed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint="--listen")
+    return host.strip("[]"), int(port)
 
 
 async def _wait_connected(ami, timeout: float = 10.0) -> None:
