@@ -35,6 +35,7 @@ from ivr.simulator.caller import CallerSimulator, SimulatorConfig  # noqa: E402
 from ivr.simulator.scenario import parse_scenario  # noqa: E402
 from ivr.speech.tts import Voice, load_synthesizer  # noqa: E402
 from slots import store  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from slots.batches import BatchSpec  # noqa: E402
 from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade  # noqa: E402
 from slots.person import Person  # noqa: E402
@@ -157,7 +158,11 @@ async def bench(rounds: list[int], workdir: Path) -> tuple[list[dict], dict]:
         # one warm-up call renders the IVR's prompts into its cache, as a running service would have
         await run_round(sim, factory, 1, day, serve.pid)
         rows = [await run_round(sim, factory, n, day, serve.pid) for n in rounds]
-        return rows, {"load": os.getloadavg()[0]}
+        await asyncio.sleep(2)  # the last call records land
+        with factory() as session:
+            outcomes = dict(session.execute(text(
+                "SELECT outcome, count(*) FROM call_records GROUP BY outcome ORDER BY 2 DESC")).all())
+        return rows, {"load": os.getloadavg()[0], "outcomes": outcomes}
     finally:
         if sim is not None:
             await sim.close()
@@ -184,6 +189,10 @@ def render(rows: list[dict], extra: dict, command: str) -> str:
     for r in rows:
         lines.append(f"| {r['calls']} | {r['completed']}/{r['calls']} | {r['p50']:.2f} | {r['p95']:.2f} | "
                      f"{r['duration']:.1f} | {r['cpu_per_call']:.1f} | {r['rss_mb']:.0f} | {r['rss_growth_per_call']:.1f} |")
+    outcomes = ", ".join(f"{name} {count}" for name, count in extra.get("outcomes", {}).items())
+    lines += ["", f"Outcomes of every call in the run (warm-up included), from the call records: {outcomes}. A call "
+              "that does not complete is one the IVR handed to the operators after two answers it could not "
+              "understand (Whisper base on synthetic speech): it is never left in silence or lost."]
     return "\n".join(lines)
 
 
