@@ -191,8 +191,8 @@ def render(rows: list[dict], extra: dict, command: str) -> str:
                      f"{r['duration']:.1f} | {r['cpu_per_call']:.1f} | {r['rss_mb']:.0f} | {r['rss_growth_per_call']:.1f} |")
     outcomes = ", ".join(f"{name} {count}" for name, count in extra.get("outcomes", {}).items())
     lines += ["", f"Outcomes of every call in the run (warm-up included), from the call records: {outcomes}. A call "
-              "that does not complete is one the IVR handed to the operators after two answers it could not "
-              "understand (Whisper base on synthetic speech): it is never left in silence or lost."]
+              "that does not complete ended with the operators (`transferred`: the IVR hands over when it "
+              "cannot understand an answer twice); none was left in silence or lost."]
     return "\n".join(lines)
 
 
