@@ -151,8 +151,11 @@ class AudioSocketServer:
     """Accepts Asterisk's AudioSocket connections and runs `handler(conn)` for each."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 9092, *,
-                 uuid_timeout: float = 5.0, hangup_grace: float = 10.0, shared_clock: bool = True) -> None:
+                 uuid_timeout: float = 5.0, hangup_grace: float = 10.0, shared_clock: bool = True,
+                 reuse_port: bool = False) -> None:
         self._handler = handler
+        #: SO_REUSEPORT: several processes listen on one port and the kernel spreads the calls.
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self._uuid_timeout = uuid_timeout
@@ -173,7 +176,8 @@ class AudioSocketServer:
         return self._server is not None and self._server.is_serving()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port,
+                                                  reuse_port=self.reuse_port or None)
         self.port = self._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
         log.info("AudioSocket server listening on %s:%d", self.host, self.port)
 

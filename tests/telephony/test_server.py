@@ -140,3 +140,40 @@ def test_bad_first_message_or_garbage_is_refused_without_hurting_the_server():
     handled, closed, listening = asyncio.run(scenario())
     assert handled == [CALL] and all(data == b"" or data.startswith(b"\x10") for data in closed)
     assert not listening
+
+
+def test_reuse_port_lets_two_servers_share_one_port_and_is_off_by_default():
+    async def scenario():
+        handled: list[str] = []
+
+        def handler_for(name: str):
+            async def handler(conn: CallConnection) -> None:
+                handled.append(name)
+                await conn.hangup()
+            return handler
+
+        first = AudioSocketServer(handler_for("first"), "127.0.0.1", 0, reuse_port=True)
+        await first.start()
+        second = AudioSocketServer(handler_for("second"), "127.0.0.1", first.port, reuse_port=True)
+        plain = AudioSocketServer(handler_for("plain"), "127.0.0.1", first.port)
+        try:
+            await second.start()
+            assert first.listening and second.listening and second.port == first.port
+            try:
+                await plain.start()
+            except OSError:
+                pass
+            else:
+                raise AssertionError("a server without reuse_port must not share a busy port")
+            for _ in range(8):
+                reader, writer = await connect(first)
+                assert any(isinstance(m, Hangup) for m in await read_messages(
+                    reader, lambda got: any(isinstance(m, Hangup) for m in got)))
+                writer.close()
+            assert len(handled) == 8 and set(handled) <= {"first", "second"}
+        finally:
+            await first.close()
+            await second.close()
+            await plain.close()
+
+    asyncio.run(scenario())
