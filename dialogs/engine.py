@@ -61,6 +61,11 @@ class Engine:
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def failures(self) -> int:
+        """Failed turns at the current step: answers not understood plus silences (0 on entering a step)."""
+        return self._fails + self._silences
+
     def start(self) -> list[Action]:
         return self._enter(self.script.start)
 

@@ -132,6 +132,7 @@ class CallSession:
         self._gone = False
         self._engine: Engine | None = None
         self._step = ""
+        self._failures = 0  # the engine's failed turns at the current step, as last published
         self._steps: list[str] = []
         self._confidences: list[float] = []
         self._latencies: list[float] = []
@@ -261,7 +262,12 @@ class CallSession:
 
     def _feed(self, value: Any) -> list[Any]:
         assert self._engine is not None
-        return list(self._engine.handle(value))
+        actions = list(self._engine.handle(value))
+        failures = self._engine.failures
+        if failures > self._failures:  # not understood or silent: the live page's "needs help"
+            self._publish(events.TurnFailed(self.call_id, step=self._engine.step, failures=failures))
+        self._failures = failures
+        return actions
 
     def _note_step(self) -> None:
         step = self._engine.step if self._engine is not None else ""

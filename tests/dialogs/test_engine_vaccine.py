@@ -357,3 +357,16 @@ def test_min_confidence_asks_again_but_still_hears_intents():
     assert engine.step == "ticket" and "接種券番号" in sure[0].text
     transfer = engine.handle(Utterance(("オペレーター",), 0.2))
     assert transfer[-1].__class__.__name__ == "Transfer"
+
+
+def test_failures_count_the_failed_turns_of_the_current_step():
+    engine = Engine(SCRIPT, today=TODAY)
+    engine.start()
+    asked = engine.step
+    assert engine.failures == 0
+    engine.handle(said("ぜんぜん関係ない話"))
+    assert (engine.step, engine.failures) == (asked, 1)
+    engine.handle(SILENCE)
+    assert engine.failures == 2  # a silence is a failed turn too
+    engine.handle(said("予約したいです"))
+    assert engine.failures == 0  # a new step starts clean

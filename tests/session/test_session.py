@@ -22,6 +22,7 @@ from ivr import events
 from ivr.config import Settings
 from ivr.dialog_store import DialogStore
 from ivr.events import EventBus
+from ivr.live import LiveCalls
 from ivr.session import CallSession, SessionDeps, Timing, mask_caller, mask_digits
 from ivr.speech.vad import SpeechEnd, SpeechStart
 from slots import store
@@ -296,6 +297,17 @@ def test_a_silent_caller_is_reprompted_then_transferred(env):
     assert outcome == "transferred"
     assert sum("お声が聞き取れませんでした" in text for text in synth.said) == 1
     assert ami.vars and ami.vars[0][1:] == ("IVR_NEXT", "operator")
+
+
+def test_failed_turns_are_published_and_flag_the_call_for_help(env):
+    outcome, published, *_ = _run(env, [("say", "ぜんぜん関係ない話"), ("silence",), ("say", "えっと")])
+    assert outcome == "transferred"
+    failed = [e for e in published if isinstance(e, events.TurnFailed)]
+    assert [(e.step, e.failures) for e in failed] == [("menu", 1), ("menu", 2), ("menu", 3)]
+    live = LiveCalls()
+    for event in published[:-1]:  # up to the hand-over, before CallEnded removes the call
+        live.apply(event)
+    assert live.get(failed[0].call_id).needs_help
 
 
 def test_masking():
