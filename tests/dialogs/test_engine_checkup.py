@@ -93,6 +93,9 @@ FLOWS = {
         (fail("confirm", "slot_closed"), ["say~オペレーターにおつなぎします", "store:release_hold hold_id=5"]),
         (ok("release_hold"), ["transfer"]),
     ],
+    "cancel, heard as カンセル": MANAGE + [
+        (said("カンセルで"), ["say~取り消します。よろしいですか", "listen:yesno"]),
+    ],
     "cancel": MANAGE + [
         (said("取り消したいです"), ["say~取り消します。よろしいですか", "listen:yesno"]),
         (said("はい"), ["store:cancel code=40912345"]),

@@ -142,6 +142,9 @@ FLOWS = {
         (said("はい"), ["store:cancel code=40912345"]),
         (ok("cancel", **BOOKING), ["say~取り消しました", "say~ありがとうございました", "hangup:completed"]),
     ],
+    "cancel, heard as カンセル": START + [
+        (said("カンセルしたいです"), ["say~接種券番号", "listen:digits"]),  # how recognizers write キャンセル
+    ],
     "cancel, then keep it": START + [
         (keys("3"), ["say~接種券番号", "listen:digits"]),
         (keys("1234567890"), ["say~生年月日", "listen:birthdate"]),
