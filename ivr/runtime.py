@@ -30,8 +30,9 @@ class IvrRuntime:
 
     def __init__(self, settings: Settings, *, sessionmaker: SessionMaker[Session], bus: EventBus,
                  recognizer: Any | None = None, synthesizer: Any | None = None, ami: Any | None = None,
-                 timing: Timing | None = None) -> None:
+                 timing: Timing | None = None, reuse_port: bool = False) -> None:
         self.settings = settings
+        self.reuse_port = reuse_port  # SO_REUSEPORT: `ivr serve --workers N` shares one AudioSocket port
         self.sessionmaker = sessionmaker
         self.bus = bus
         self.recognizer = recognizer
@@ -62,9 +63,9 @@ class IvrRuntime:
             await self.ami.start()
         self._deps = await asyncio.to_thread(self._build_deps)
         host, port = parse_host_port(self.settings.audiosocket)
-        self.server = AudioSocketServer(self._handle, host, port)
+        self.server = AudioSocketServer(self._handle, host, port, reuse_port=self.reuse_port)
         await self.server.start()
-        logger.info("IVR listening for AudioSocket on %s:%d", host, port)
+        logger.info("IVR listening for AudioSocket on %s:%d", host, self.server.port)
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace

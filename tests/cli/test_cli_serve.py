@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,13 +25,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(db: str, port: int, tmp_path: Path, *extra: str) -> subprocess.Popen:
+def start(db: str, port: int, tmp_path: Path, *extra: str, audiosocket: int | None = None) -> subprocess.Popen:
     env = {**os.environ, "MADOGUCHI_API_TOKENS": "staff:serve-staff,channel:serve-channel",
            "MADOGUCHI_PERSON_KEY": "serve-test-key", "MADOGUCHI_MODELS_DIR": str(ROOT / "asr_models"),
            "MADOGUCHI_DIALOG_SCRIPT": str(ROOT / "dialogs" / "scripts" / "vaccine.yaml")}
     log = (tmp_path / f"serve-{port}.log").open("wb")
     # The IVR part listens on a free AudioSocket port; no Asterisk answers on the AMI port.
-    ivr = ["--audiosocket", f"127.0.0.1:{free_port()}", "--ami", f"127.0.0.1:{free_port()}"]
+    ivr = ["--audiosocket", f"127.0.0.1:{audiosocket or free_port()}", "--ami", f"127.0.0.1:{free_port()}"]
     return subprocess.Popen([str(IVR), "serve", "--db", db, "--http", f"127.0.0.1:{port}", *ivr, *extra],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
 
@@ -108,3 +110,68 @@ def test_sigterm_while_starting_is_a_clean_stop(tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0, log.read_text(encoding="utf-8")
     assert "SIGTERM: stopping" in log.read_text(encoding="utf-8")
+
+
+def listening_inodes(port: int) -> set[str]:
+    """Inodes of the IPv4 sockets listening on `port` (state 0A in /proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def worker_pids(log: Path) -> list[int]:
+    return [int(pid) for pid in re.findall(r"IVR worker \d+ started \(pid (\d+)\)", log.read_text(encoding="utf-8"))]
+
+
+def wait_for(condition, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
+        time.sleep(0.1)
+
+
+def test_workers_share_the_audiosocket_port_restart_a_dead_child_and_stop_together(tmp_path):
+    port, audiosocket = free_port(), free_port()
+    log = tmp_path / f"serve-{port}.log"
+    process = start(f"sqlite:///{tmp_path / 'workers.db'}", port, tmp_path, "--workers", "2",
+                    audiosocket=audiosocket)
+    try:
+        health = wait_healthy(process, port, log=log)
+        assert health.status_code == 503 and health.json()["audiosocket"] == "ok"  # no Asterisk: AMI down
+
+        def two_processes_listen() -> bool:
+            pids = [process.pid, *worker_pids(log)[-1:]]
+            owners = {pid for pid in pids if Path(f"/proc/{pid}").exists()
+                      and socket_inodes(pid) & listening_inodes(audiosocket)}
+            return len(listening_inodes(audiosocket)) == 2 and len(owners) == 2
+
+        wait_for(two_processes_listen, log)
+        # A child that dies is logged and started again, on the same shared port.
+        first_child = worker_pids(log)[0]
+        os.kill(first_child, signal.SIGKILL)
+        wait_for(lambda: len(worker_pids(log)) == 2, log)
+        assert "IVR worker 1 exited with -9; restarting it (1/5)" in log.read_text(encoding="utf-8")
+        wait_for(two_processes_listen, log)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["db"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=40)
+    text = log.read_text(encoding="utf-8")
+    assert code == 0, text
+    assert "IVR worker 1 stopped (exit 0)" in text and text.count("] INFO ivr.commands.serve: stopped") == 2
+    for pid in worker_pids(log):
+        assert not Path(f"/proc/{pid}").exists()
+    assert not listening_inodes(audiosocket)
