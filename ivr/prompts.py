@@ -1,0 +1,43 @@
+"""The fixed prompts of a dialog script, rendered into the synthesizer's cache at start-up.
+
+A prompt is fixed when nothing in it depends on the call: no placeholders, or only the ones the
+script itself answers (`{title}`, `{operator_key}`). Those are the texts the engine says word for
+word, so rendering them once before the first call is what lets their first audio frame go out at
+once; prompts with call data (dates, times, codes) are synthesized per call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dialogs.render import render
+from dialogs.script import Script, placeholders
+from ivr.session import APOLOGY_GOODBYE, APOLOGY_TRANSFER
+
+logger = logging.getLogger(__name__)
+SCRIPT_PLACEHOLDERS = frozenset({"title", "operator_key"})  # known from the script alone
+
+
+def fixed_prompts(script: Script) -> list[str]:
+    """Every text the engine or the session may say unchanged on any call, in first-use order."""
+    messages = script.messages
+    texts = [messages["transfer"], messages["goodbye"], messages["error"] + messages["transfer"],
+             APOLOGY_TRANSFER, APOLOGY_GOODBYE]
+    for step in script.steps.values():
+        if not step.say:
+            continue
+        texts.append(step.say)
+        if step.ask:  # what the engine says after a turn not understood, or silence
+            texts.append(step.reprompt or messages["reprompt"] + step.say)
+            texts.append(messages["no_input"] + step.say)
+    fixed = [render(text, {}, script) for text in texts if set(placeholders(text)) <= SCRIPT_PLACEHOLDERS]
+    return list(dict.fromkeys(fixed))
+
+
+def warm_prompts(synthesizer: Any, script: Script) -> int:
+    """Render the script's fixed prompts into `synthesizer`'s cache (blocking); returns how many were new."""
+    texts = fixed_prompts(script)
+    new = synthesizer.warm(texts)
+    logger.info("prompt cache warm: %d fixed prompts, %d newly rendered", len(texts), new)
+    return new
