@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from dialogs.engine import Digits, Engine, Hangup, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance
 from ivr import events
 from ivr.events import EventBus
+from ivr.privacy import mask_phone
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +104,6 @@ def mask_digits(text: str) -> str:
     return re.sub(r"\d{4,}", lambda m: "*" * len(m.group()), re.sub(r"(?<=\d)[-‐ー ](?=\d)", "", text))
 
 
-def mask_caller(number: str) -> str:
-    """"09012345678" -> "090****5678": enough for staff to tell calls apart, not to call back."""
-    digits = re.sub(r"\D", "", number or "")
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    head = digits[:3] if len(digits) >= 10 else ""
-    return head + "*" * (len(digits) - len(head) - 4) + digits[-4:]
-
-
 class CallSession:
     """Runs one call to its end. `await run()` returns the outcome."""
 
@@ -147,7 +139,7 @@ class CallSession:
         pump = asyncio.create_task(self._pump(), name=f"pump-{self.call_id}")
         try:
             await self._identify()
-            self._publish(events.CallStarted(self.call_id, caller=mask_caller(self.caller), channel=self.channel))
+            self._publish(events.CallStarted(self.call_id, caller=mask_phone(self.caller), channel=self.channel))
             await asyncio.wait_for(self._converse(), self.deps.timing.max_call)
         except CallerGone:
             self.outcome = "abandoned"
@@ -193,7 +185,7 @@ class CallSession:
                 pass
         if self.deps.record_call is not None:
             record = CallRecord(self.call_id, self._started_at, round(duration, 3), self.outcome, tuple(self._steps),
-                                tuple(self._confidences), tuple(self._latencies), mask_caller(self.caller))
+                                tuple(self._confidences), tuple(self._latencies), mask_phone(self.caller))
             try:
                 await asyncio.to_thread(self.deps.record_call, record)
             except Exception:  # noqa: BLE001

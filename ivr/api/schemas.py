@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ivr.privacy import mask_phone  # noqa: F401 - re-exported: the API's routes import it from here
 from slots.views import BookingView, HoldView, SlotView
 
 NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
@@ -26,15 +27,6 @@ CHANNEL_LABEL = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-
 def aware(value: datetime, zone: tzinfo) -> datetime:
     """`value` as an aware datetime: a naive one is read in the municipality's zone."""
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
-
-
-def mask_phone(number: str | None) -> str:
-    """The digits of a phone number, all but the last four hidden: "090-1234-5678" -> "*******5678".
-
-    Nothing else of the caller ID is kept (no separators, no name); "" when it has no digits.
-    """
-    digits = re.sub(r"\D", "", number or "")
-    return "*" * max(len(digits) - 4, 0) + digits[-4:]
 
 
 def local(value: datetime | None, zone: tzinfo) -> datetime | None:

@@ -23,7 +23,7 @@ from ivr.config import Settings
 from ivr.dialog_store import DialogStore
 from ivr.events import EventBus
 from ivr.live import LiveCalls
-from ivr.session import CallSession, SessionDeps, Timing, mask_caller, mask_digits
+from ivr.session import CallSession, SessionDeps, Timing, mask_digits
 from ivr.speech.vad import SpeechEnd, SpeechStart
 from slots import store
 from slots.batches import BatchSpec
@@ -230,10 +230,11 @@ def test_a_booking_by_keys_ends_booked_with_events_and_a_call_record(env):
     kinds = [type(e) for e in published]
     for kind in (events.CallStarted, events.StepEntered, events.HoldPlaced, events.BookingMade, events.CallEnded):
         assert kind in kinds
-    assert published[0].caller == "090****5678"
+    assert published[0].caller == "*******5678"  # as the queue shows it (ivr.privacy.mask_phone)
     assert any("予約番号" in text for text in synth.said)
     assert conn.hung_up
     assert records[0].outcome == "booked" and "confirm" in records[0].steps
+    assert records[0].caller_masked == "*******5678"
 
 
 def test_caller_hanging_up_after_the_hold_releases_it(env):
@@ -311,6 +312,9 @@ def test_failed_turns_are_published_and_flag_the_call_for_help(env):
 
 
 def test_masking():
-    assert mask_caller("090-1234-5678") == "090****5678"
-    assert mask_caller("123") == "***"
+    from ivr.api import schemas
+    from ivr.privacy import mask_phone
+
+    assert schemas.mask_phone is mask_phone  # one masking for /calls, the live page and the queue
+    assert mask_phone("090-1234-5678") == "*******5678" and mask_phone("123") == "123" and mask_phone("非通知") == ""
     assert mask_digits("番号は1234567890です、10時") == "番号は**********です、10時"
