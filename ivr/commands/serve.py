@@ -9,8 +9,9 @@ second one stops at once.
 database and the same AudioSocket port (SO_REUSEPORT: the kernel spreads the calls). The parent
 stops them with SIGTERM on its own stop (each drains its calls and releases their holds) and
 restarts one that dies, a bounded number of times. A child also stops when its stdin (a pipe from
-the parent) closes, so it never outlives a killed parent. Known limit: the calls a child handles
-publish to the child's own event bus, so they are not on the parent's live dashboard or /metrics.
+the parent) closes, so it never outlives a killed parent. Each child forwards its event bus to the
+parent over a pipe (length-prefixed pickles, parent and child being the same program), and the
+parent publishes them into its own bus: the live dashboard and /metrics see every worker's calls.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -32,7 +34,7 @@ import uvicorn
 from ivr.api.app import create_app
 from ivr.commands import with_overrides
 from ivr.config import ConfigError, Settings, parse_host_port
-from ivr.events import EventBus
+from ivr.events import Event, EventBus
 from ivr.live import LiveCalls
 from ivr.runtime import IvrRuntime
 from slots.db import make_engine, make_sessionmaker, upgrade
@@ -116,7 +118,7 @@ async def _run(settings: Settings, factory, http_socket: socket.socket | None, s
         await runtime.stop(grace=0)
         raise click.ClickException(f"cannot start the IVR: {error}") from None
     serving: asyncio.Task[None] | None = None
-    workers = IvrWorkers(settings, settings.workers - 1, audiosocket_port=runtime.server.port)
+    workers = IvrWorkers(settings, settings.workers - 1, audiosocket_port=runtime.server.port, bus=bus)
     try:
         if stopping.is_set():  # a signal while starting: stop without serving
             return
@@ -144,12 +146,15 @@ async def _run(settings: Settings, factory, http_socket: socket.socket | None, s
 class IvrWorkers:
     """`count` child processes, each `ivr serve --ivr-only` on the shared AudioSocket port."""
 
-    def __init__(self, settings: Settings, count: int, *, audiosocket_port: int) -> None:
+    def __init__(self, settings: Settings, count: int, *, audiosocket_port: int, bus: EventBus) -> None:
         host, _ = parse_host_port(settings.audiosocket)
-        # The children read the rest of their settings from the same environment as this process.
-        self.command = [sys.executable, "-c", "from ivr.cli import main; main()", "serve", "--ivr-only",
-                        "--db", settings.db, "--audiosocket", f"{host}:{audiosocket_port}", "--ami", settings.ami]
+        self.command = [sys.executable, "-c", "from ivr.cli import main; main()", "serve", "--ivr-only"]
+        # The children read their settings from this environment, with the effective addresses on top
+        # (in the environment rather than argv: a database URL may carry a password).
+        self.env = {**os.environ, "MADOGUCHI_DB": settings.db, "MADOGUCHI_AMI": settings.ami,
+                    "MADOGUCHI_AUDIOSOCKET": f"{host}:{audiosocket_port}"}
         self.count = count
+        self.bus = bus
         self.grace = settings.shutdown_grace_seconds
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -163,14 +168,26 @@ class IvrWorkers:
         """Run child `index`; restart it when it dies, at most MAX_RESTARTS times."""
         restarts = 0
         while not self._stopping.is_set():
-            # Its own process group: a terminal's Ctrl-C reaches the parent only, which stops it once.
-            process = await asyncio.create_subprocess_exec(*self.command, stdin=asyncio.subprocess.PIPE,
-                                                           process_group=0)
+            events_read, events_write = os.pipe()
+            try:
+                # Its own process group: a terminal's Ctrl-C reaches the parent only, which stops it once.
+                process = await asyncio.create_subprocess_exec(
+                    *self.command, "--events-fd", str(events_write), stdin=asyncio.subprocess.PIPE,
+                    env=self.env, pass_fds=(events_write,), process_group=0)
+            except BaseException:
+                os.close(events_read)
+                raise
+            finally:
+                os.close(events_write)
+            relay = asyncio.create_task(self._relay(events_read), name=f"ivr-worker-{index}-events")
             self.processes[index] = process
             logger.info("IVR worker %d started (pid %d)", index, process.pid)
             if self._stopping.is_set():  # stop() came while it was being started
                 self._terminate(process)
             code = await process.wait()
+            with contextlib.suppress(TimeoutError):  # ends at the pipe's EOF, when the child is gone
+                await asyncio.wait_for(asyncio.shield(relay), timeout=5.0)
+            relay.cancel()
             if self._stopping.is_set():
                 logger.info("IVR worker %d stopped (exit %d)", index, code)
                 return
@@ -182,6 +199,22 @@ class IvrWorkers:
             logger.error("IVR worker %d exited with %d; restarting it (%d/%d)", index, code, restarts, MAX_RESTARTS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=min(2.0 ** restarts, 30.0))
+
+    async def _relay(self, fd: int) -> None:
+        """Publish into the parent's bus every event the child sends, until the pipe's EOF."""
+        reader = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+        try:
+            while True:
+                size = int.from_bytes(await reader.readexactly(4), "big")
+                event = pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own child process
+                if isinstance(event, Event):
+                    self.bus.publish(event)
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            transport.close()
 
     @staticmethod
     def _terminate(process: asyncio.subprocess.Process) -> None:
@@ -205,7 +238,29 @@ class IvrWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def run_ivr_only(settings: Settings) -> None:
+async def forward_events(bus: EventBus, fd: int) -> None:
+    """A child's side of the event relay: every event of its bus, length-prefixed, into pipe `fd`."""
+    transport, _ = await asyncio.get_running_loop().connect_write_pipe(
+        asyncio.Protocol, os.fdopen(fd, "wb", buffering=0))
+
+    def send(event: Event) -> None:
+        if not transport.is_closing():  # the parent is gone: nobody to tell
+            data = pickle.dumps(event)
+            transport.write(len(data).to_bytes(4, "big") + data)
+
+    try:
+        async with bus.subscribe() as queue:
+            try:
+                while True:
+                    send(await queue.get())
+            finally:  # cancelled at the end: what is queued still goes out
+                while not queue.empty():
+                    send(queue.get_nowait())
+    finally:
+        transport.close()
+
+
+async def run_ivr_only(settings: Settings, *, events_fd: int | None = None) -> None:
     """A child of `ivr serve --workers N`: one IVR runtime, no HTTP, no migration (the parent did it).
 
     Stops on SIGTERM/SIGINT or when stdin (the parent's pipe) closes: stop accepting calls, drain
@@ -231,6 +286,7 @@ async def run_ivr_only(settings: Settings) -> None:
     bus = EventBus()
     bus.bind(loop)
     runtime = IvrRuntime(settings, sessionmaker=make_sessionmaker(engine), bus=bus, reuse_port=True)
+    forwarding = asyncio.create_task(forward_events(bus, events_fd)) if events_fd is not None else None
     try:
         try:
             await runtime.start()
@@ -240,6 +296,11 @@ async def run_ivr_only(settings: Settings) -> None:
         await stopping.wait()
         await runtime.stop()
     finally:
+        if forwarding is not None:
+            for _ in range(3):  # events published from threads while draining reach the queue first
+                await asyncio.sleep(0)
+            forwarding.cancel()
+            await asyncio.gather(forwarding, return_exceptions=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         engine.dispose()
@@ -254,8 +315,9 @@ async def run_ivr_only(settings: Settings) -> None:
 @click.option("--workers", type=click.IntRange(1, 64),
               help="IVR processes sharing the AudioSocket port and the database (MADOGUCHI_WORKERS; default 1).")
 @click.option("--ivr-only", is_flag=True, hidden=True, help="Internal: one IVR worker process, no HTTP.")
+@click.option("--events-fd", type=int, hidden=True, help="Internal: the pipe to forward events to.")
 @click.pass_obj
-def serve(settings: Settings, db_url, http, audiosocket, ami, workers, ivr_only) -> None:
+def serve(settings: Settings, db_url, http, audiosocket, ami, workers, ivr_only, events_fd) -> None:
     """Run the service in the foreground (migrates the database first); SIGTERM/SIGINT stop it, exit 0."""
     settings = with_overrides(settings, db=db_url, http=http, audiosocket=audiosocket, ami=ami, workers=workers)
     tag = " [%(process)d]" if ivr_only or settings.workers > 1 else ""
@@ -268,7 +330,7 @@ def serve(settings: Settings, db_url, http, audiosocket, ami, workers, ivr_only)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     if ivr_only:
-        asyncio.run(run_ivr_only(settings))
+        asyncio.run(run_ivr_only(settings, events_fd=events_fd))
         return
     sock = listen(settings.http)
     asyncio.run(run_service(settings, http_socket=sock))

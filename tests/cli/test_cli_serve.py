@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+
+from telephony.audiosocket.protocol import Hangup, Uuid, encode
 
 IVR = Path(sys.executable).with_name("ivr")
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +139,20 @@ def worker_pids(log: Path) -> list[int]:
     return [int(pid) for pid in re.findall(r"IVR worker \d+ started \(pid (\d+)\)", log.read_text(encoding="utf-8"))]
 
 
+def place_calls(port: int, count: int) -> None:
+    """`count` AudioSocket calls at once, each a UUID message then the caller's hang-up."""
+    calls = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    try:
+        for call in calls:
+            call.sendall(encode(Uuid(uuid.uuid4()), to_asterisk=False) + encode(Hangup(), to_asterisk=False))
+        for call in calls:
+            while call.recv(4096):  # the IVR closes the connection when the session has ended
+                pass
+    finally:
+        for call in calls:
+            call.close()
+
+
 def wait_for(condition, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -159,6 +176,16 @@ def test_workers_share_the_audiosocket_port_restart_a_dead_child_and_stop_togeth
             return len(listening_inodes(audiosocket)) == 2 and len(owners) == 2
 
         wait_for(two_processes_listen, log)
+        # Calls (UUID, then the caller hangs up) spread over both processes; the child's call events
+        # reach the parent's bus, so /metrics counts every call.
+        placed = 0
+        child = worker_pids(log)[0]
+        while f"[{child}] INFO ivr.session: call" not in log.read_text(encoding="utf-8"):
+            assert placed < 48, log.read_text(encoding="utf-8")[-3000:]
+            place_calls(audiosocket, 12)
+            placed += 12
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        wait_for(lambda: f'madoguchi_calls_total{{outcome="abandoned"}} {placed}.0' in httpx.get(metrics).text, log)
         # A child that dies is logged and started again, on the same shared port.
         first_child = worker_pids(log)[0]
         os.kill(first_child, signal.SIGKILL)
