@@ -283,6 +283,7 @@ class CallSession:
         playback = self.conn.sender.play(pcm)
         done = asyncio.ensure_future(playback.done())
         detector = self.deps.barge_in_factory() if interruptible else None
+        getter: asyncio.Future[Any] | None = None
         try:
             while not done.done():
                 getter = asyncio.ensure_future(self._next(None))
@@ -305,8 +306,11 @@ class CallSession:
                         self._endpointer.feed(frame)
                     return
         finally:
-            if not done.done():
-                done.cancel()
+            # A getter left waiting (the session cancelled mid-prompt) would take the inbox's
+            # "caller gone" marker for itself and mark a live caller as gone.
+            for task in (done, getter):
+                if task is not None and not task.done():
+                    task.cancel()
 
     def _prefetch(self, say: Say, pending: deque[Any]) -> None:
         """Render the prompts that follow while this one plays, so they come without a gap."""
