@@ -1,4 +1,4 @@
-"""The fixed prompts of a dialog script, rendered into the synthesizer's cache at start-up.
+"""The fixed prompts of a dialog script, rendered into the synthesizer's cache as the service starts.
 
 A prompt is fixed when nothing in it depends on the call: no placeholders, or only the ones the
 script itself answers (`{title}`, `{operator_key}`). Those are the texts the engine says word for
@@ -8,6 +8,7 @@ once; prompts with call data (dates, times, codes) are synthesized per call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,9 +36,12 @@ def fixed_prompts(script: Script) -> list[str]:
     return list(dict.fromkeys(fixed))
 
 
-def warm_prompts(synthesizer: Any, script: Script) -> int:
-    """Render the script's fixed prompts into `synthesizer`'s cache (blocking); returns how many were new."""
+async def warm_prompts(synthesizer: Any, script: Script) -> int:
+    """Render the script's fixed prompts into the cache, one per worker-thread call, so that
+    cancelling it (the service stopping) stops between prompts; returns how many were new."""
     texts = fixed_prompts(script)
-    new = synthesizer.warm(texts)
+    new = 0
+    for text in texts:
+        new += await asyncio.to_thread(synthesizer.warm, [text])
     logger.info("prompt cache warm: %d fixed prompts, %d newly rendered", len(texts), new)
     return new

@@ -41,6 +41,8 @@ class IvrRuntime:
         self.timing = timing or Timing()
         self.server: Any | None = None
         self._deps: SessionDeps | None = None
+        self._script: Any | None = None
+        self._warming: asyncio.Task[int] | None = None  # the prompt cache, filled while calls are taken
         self._calls: set[asyncio.Task[str]] = set()
 
     # -- life -------------------------------------------------------------------------------
@@ -66,11 +68,17 @@ class IvrRuntime:
         self.server = AudioSocketServer(self._handle, host, port, reuse_port=self.reuse_port)
         await self.server.start()
         logger.info("IVR listening for AudioSocket on %s:%d", host, self.server.port)
+        from ivr.prompts import warm_prompts
+
+        self._warming = asyncio.create_task(warm_prompts(self.synthesizer, self._script))
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self.server is not None:
             self.server.stop_accepting()
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
         if self._calls:
             logger.info("draining %d call(s), up to %.0f s", len(self._calls), grace)
             _, late = await asyncio.wait(set(self._calls), timeout=grace)
@@ -108,7 +116,7 @@ class IvrRuntime:
         from ivr.speech.asr import Hints
         from ivr.speech.vad import BargeInDetector, Endpointer
 
-        script = load_script(self.settings.dialog_script)
+        script = self._script = load_script(self.settings.dialog_script)
         store = DialogStore(self.sessionmaker, self.settings)
 
         def execute(call: Any, *, call_id: str, channel: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -54,8 +55,32 @@ def test_warming_fills_the_cache_once(tmp_path):
     script = load_script(SCRIPTS / "vaccine.yaml")
     backend = CountingBackend()
     synthesizer = Synthesizer(backend, PromptCache(tmp_path))  # type: ignore[arg-type]
-    assert warm_prompts(synthesizer, script) == len(backend.texts) >= len(fixed_prompts(script))
+    assert asyncio.run(warm_prompts(synthesizer, script)) == len(backend.texts) >= len(fixed_prompts(script))
     for text in fixed_prompts(script):
         assert synthesizer.cache.get(synthesizer.voice.key(text.strip())) is not None
     again = Synthesizer(CountingBackend(), PromptCache(tmp_path))  # type: ignore[arg-type]
-    assert warm_prompts(again, script) == 0  # the next start-up reads the disk cache
+    assert asyncio.run(warm_prompts(again, script)) == 0  # the next start-up reads the disk cache
+
+
+class SlowBackend(CountingBackend):
+    def synthesize(self, text: str) -> bytes:
+        import time
+
+        time.sleep(0.05)
+        return super().synthesize(text)
+
+
+def test_warming_stops_between_prompts_when_cancelled(tmp_path):
+    script = load_script(SCRIPTS / "vaccine.yaml")
+    backend = SlowBackend()
+    synthesizer = Synthesizer(backend, PromptCache(tmp_path))  # type: ignore[arg-type]
+
+    async def cancel_soon() -> None:
+        task = asyncio.create_task(warm_prompts(synthesizer, script))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(cancel_soon())
+    rendered = len(backend.texts)
+    assert 0 < rendered < len(fixed_prompts(script))
