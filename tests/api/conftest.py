@@ -6,7 +6,6 @@ migrates it, truncates it before every test and drops it at the end.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -15,8 +14,7 @@ from fastapi.testclient import TestClient
 
 from ivr.api.app import create_app
 from ivr.events import EventBus
-from slots.db import upgrade
-from tests.fixtures.databases import emptied, scratch_postgres
+from tests.fixtures.databases import empty_database, migrated_sqlite, scratch_postgres
 from apikit import BATCH, Clock, auth, make_settings
 
 
@@ -28,19 +26,13 @@ def api_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def api_sqlite_template(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("api-template") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return str(path)
+    return migrated_sqlite(tmp_path_factory.mktemp("api-template"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "api.db"
-        shutil.copyfile(request.getfixturevalue("api_sqlite_template"), path)
-        return f"sqlite:///{path}"
-    return emptied(request.getfixturevalue("api_postgres"))
+    return empty_database(request, tmp_path, sqlite_template="api_sqlite_template", postgres="api_postgres")
 
 
 @pytest.fixture

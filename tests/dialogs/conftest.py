@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from slots.db import upgrade
-from tests.fixtures.databases import emptied, scratch_postgres
+from tests.fixtures.databases import empty_database, migrated_sqlite, scratch_postgres
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +18,9 @@ def dialog_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def dialog_sqlite_template(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("dialogs") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return str(path)
+    return migrated_sqlite(tmp_path_factory.mktemp("dialogs"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "dialogs.db"
-        shutil.copyfile(request.getfixturevalue("dialog_sqlite_template"), path)
-        return f"sqlite:///{path}"
-    return emptied(request.getfixturevalue("dialog_postgres"))
+    return empty_database(request, tmp_path, sqlite_template="dialog_sqlite_template", postgres="dialog_postgres")

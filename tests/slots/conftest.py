@@ -8,14 +8,13 @@ file is copied for every test.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from slots import store
-from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
-from tests.fixtures.databases import emptied, scratch_postgres
+from slots.db import make_engine, make_sessionmaker, run_in_transaction
+from tests.fixtures.databases import empty_database, migrated_sqlite, scratch_postgres
 from slotkit import EVER, NOW, spec
 
 
@@ -27,19 +26,13 @@ def postgres_database() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return str(path)
+    return migrated_sqlite(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "store.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    return emptied(request.getfixturevalue("postgres_database"))
+    return empty_database(request, tmp_path, sqlite_template="sqlite_template", postgres="postgres_database")
 
 
 @pytest.fixture
