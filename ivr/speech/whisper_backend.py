@@ -36,11 +36,16 @@ MIN_WINDOW_S = 10
 MAX_WINDOW_S = 30
 NO_SPEECH_THRESHOLD = 0.6
 _REPEAT = re.compile(r"(.{2,}?)\1{2,}")
+_NUMBER_PIECE = re.compile(r"[\d０-９\s、。,.\-ー]+")
 
 
 def collapse_repeats(text: str) -> str:
-    """Whisper's failure mode on short windows: the same phrase three or more times in a row."""
-    return _REPEAT.sub(r"\1", text)
+    """Whisper's failure mode on short windows: the same phrase three or more times in a row.
+
+    Digits are left alone: 「7、7、7、5…」 is a ticket number read aloud, not a loop (a runaway
+    output is cut by `max_tokens` instead).
+    """
+    return _REPEAT.sub(lambda m: m.group(0) if _NUMBER_PIECE.fullmatch(m.group(1)) else m.group(1), text)
 
 
 def _echoes(text: str, prompt: str) -> bool:
