@@ -280,6 +280,8 @@ class AmiClient:
                 await self.queues.refresh(self)
                 return
             except (AmiError, TimeoutError) as exc:
+                if self._closing:  # a cancel that asyncio.timeout turned into TimeoutError: stop
+                    return
                 log.log(logging.WARNING if attempt == 4 else logging.DEBUG, "AMI queue view refresh failed: %s", exc)
                 await asyncio.sleep(0.5 * (attempt + 1))
 

@@ -27,7 +27,7 @@ from slotkit import NOW, book_from_process, person, spec
 
 BOOKERS = 200
 MAX_OPEN = 40
-STEPS = 50
+STEPS = 70  # per worker; enough that every operation races many times (checked below)
 
 
 @pytest.fixture
