@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import replace_section  # noqa: E402
 from slots import store  # noqa: E402
 from slots.batches import BatchSpec  # noqa: E402
 from slots.codes import new_code  # noqa: E402
@@ -294,17 +295,6 @@ def section(results: dict[str, dict[str, list[float]]], args) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    doc = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -329,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     text = section(results, args)
     print(text)
     if args.write:
-        write_section(text)
+        replace_section(ROOT / "docs" / "BENCHMARKS.md", BEGIN, END, text)
 
 
 if __name__ == "__main__":
