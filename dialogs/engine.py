@@ -8,32 +8,35 @@ session runs it and feeds back a `StoreResult`), or a terminal `Transfer` / `Han
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, time
 
 from dialogs import normalize as nlu
 from dialogs.messages import (
-    Action, Digits, Hangup, Input, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
+    Action, CheckOperators, Digits, Hangup, Input, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult,
+    Transfer, Utterance,
 )
 from dialogs import understand
-from dialogs.readings import masked
+from dialogs.readings import birthdate_reading, date_reading, digits_reading, masked, time_reading
 from dialogs.render import render
 from dialogs.script import Script, Step
 
 __all__ = [
-    "Engine", "EngineError", "Utterance", "Digits", "Silence", "StoreResult",
-    "Say", "Listen", "StoreCall", "Transfer", "Hangup",
+    "Engine", "EngineError", "Utterance", "Digits", "Silence", "StoreResult", "OperatorStatus",
+    "Say", "Listen", "StoreCall", "CheckOperators", "Transfer", "Hangup",
 ]
 log = logging.getLogger(__name__)
 
 REASON_OUTCOMES = {
     "slot_full": "full", "slot_closed": "full", "not_open_yet": "full", "hold_expired": "expired",
     "already_booked": "already_booked", "not_found": "not_found", "identity_mismatch": "not_found",
+    "invalid_phone": "invalid",
 }
 _MAX_DIGITS = {"date": 8, "time": 4, "birthdate": 8, "yesno": 1, "choice": 1}
-# Short, step-specific words for the recognizer's prompt: a long list of every date and time word
-# does not help Whisper (see ../shared/speech-facts.md).
-_KIND_HINTS = {"date": ("日にち",), "time": ("時間",), "birthdate": ("生年月日",), "yesno": ("はい", "いいえ")}
+# A few offered values in the recognizer's prompt help; a long list of every date and time word
+# does not (see ../shared/speech-facts.md).
+_OFFERED_HINTS = 6
+_PHONE_DIGITS = 11
 _ALTERNATIVES = 3
 _ANY_TIME = ("一番早い", "いちばん早い", "一番はやい", "早い時間", "早いほう", "何時でも", "なんじでも", "いつでも", "どこでも")
 _LABELS = {"mode": "用件", "site": "会場"}  # how remembered choices are named for the operator
@@ -44,9 +47,14 @@ class EngineError(Exception):
 
 
 class Engine:
-    def __init__(self, script: Script, *, today: date):
+    def __init__(self, script: Script, *, today: date, open_days: Sequence[date] = ()):
         self.script = script
         self.today = today
+        self.open_days = tuple(open_days)  # dates with open places: a doubtful date answer prefers these
+        self._steps = {**_callback_steps(script), **script.steps}
+        self._confirming: object | None = None  # a doubtful answer at the current step, being confirmed
+        self._confirm_asked = 0
+        self._handover_reason = ""
         self.step = script.start
         self.done = False
         self.values: dict[str, object] = {}
@@ -72,16 +80,19 @@ class Engine:
     def handle(self, event: Input) -> list[Action]:
         if self.done:
             raise EngineError("the dialog has ended")
-        if isinstance(event, StoreResult):
-            if self._pending is None or self._pending[0] != event.op:
+        if isinstance(event, (StoreResult, OperatorStatus)):
+            waiting = "operators" if isinstance(event, OperatorStatus) else event.op
+            if self._pending is None or self._pending[0] != waiting:
                 expected = self._pending[0] if self._pending else "caller input"
-                raise EngineError(f"got a result for {event.op!r}, waiting for {expected}")
+                raise EngineError(f"got a result for {waiting!r}, waiting for {expected}")
             _, then = self._pending
             self._pending = None
             return then(event)
         if not self._listening:
             raise EngineError(f"waiting for the result of {self._pending[0] if self._pending else '?'}")
-        step = self.script.steps[self.step]
+        step = self._steps[self.step]
+        if self._confirming is not None:
+            return self._confirmed(step, event)
         if isinstance(event, Silence):
             return self._silence(step)
         if isinstance(event, Digits):
@@ -91,39 +102,117 @@ class Engine:
             if pressed == self.script.operator_key:
                 return self._operator()
             value = understand.from_keys(step, pressed, today=self.today, yes=self.script.yes_key, no=self.script.no_key)
-        elif isinstance(event, Utterance):
-            intent, value = self._hear(step, event)
-            if intent == nlu.intents.OPERATOR:
-                return self._operator()
-            if intent == nlu.intents.RESTART:
-                return self._restart()
-            if intent == nlu.intents.REPEAT:
-                return self._repeat(step)
-        else:
+            return self._fail(step) if value is None else self._accept(step, value)
+        if not isinstance(event, Utterance):
             raise EngineError(f"unknown input {event!r}")
-        if value is None:
-            return self._fail(step)
-        return self._accept(step, value)
+        intent, heard = self._hear(step, event)
+        if intent == nlu.intents.OPERATOR:
+            return self._operator()
+        if intent == nlu.intents.RESTART:
+            return self._restart()
+        if intent == nlu.intents.REPEAT:
+            return self._repeat(step)
+        if heard is None or (not heard.certain and step.ask == "yesno"):
+            return self._fail(step)  # a doubtful yes is asked again, never confirmed by another yes
+        if not heard.certain:
+            return self._confirm(step, heard.value)
+        return self._accept(step, heard.value)
 
-    def _hear(self, step: Step, event: Utterance) -> tuple[str | None, object | None]:
-        """(global intent, None) or (None, value) from the first n-best text that gives one."""
-        for text in event.nbest:
-            intent = nlu.parse_intent(text)
-            if intent is not None:
-                return intent, None
-            if event.confidence < self.script.min_confidence:
-                continue  # too unsure to act on; the question is asked again
-            value = understand.from_speech(step, text, today=self.today)
-            if value is None and step.ask == "date":
-                value = self._offered_day(text)
+    def _hear(self, step: Step, event: Utterance) -> tuple[str | None, understand.Heard | None]:
+        """(global intent, None) or (None, what was heard): an intent in the top hypothesis wins,
+        then a value from any hypothesis, then an intent further down the n-best list."""
+        nbest = tuple(event.nbest)
+        if nbest and (intent := nlu.parse_intent(nbest[0])) is not None:
+            return intent, None
+        heard = None
+        if event.confidence >= self.script.min_confidence:  # below: too unsure to act on
+            heard = understand.interpret(step, nbest, today=self.today, expected=self._expected(step))
+            if heard is None:
+                heard = self._offered_or_earliest(step, nbest)
+        if heard is None:
+            return next((i for i in map(nlu.parse_intent, nbest[1:]) if i is not None), None), None
+        if event.confidence < self.script.confirm_below:
+            heard = understand.Heard(heard.value, certain=False)
+        self.values.pop("time_hint", None)
+        if step.ask == "date" and (wanted := understand.time_mentioned(nbest[0])) is not None:
+            self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
+        return None, heard
+
+    def _offered_or_earliest(self, step: Step, nbest: Sequence[str]) -> understand.Heard | None:
+        for text in nbest:
+            value = self._offered_day(text) if step.ask == "date" else None
             if value is None and step.ask == "time" and step.among:
                 value = self._earliest(step, text)
             if value is not None:
-                self.values.pop("time_hint", None)
-                if step.ask == "date" and (wanted := nlu.parse_time(text)) is not None:
-                    self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
-                return None, value
-        return None, None
+                return understand.Heard(value, certain=text == nbest[0])
+        return None
+
+    def _expected(self, step: Step) -> understand.Expected | None:
+        """The step's closed set: the times open on the chosen day, or the open dates."""
+        if step.ask == "time" and step.among:
+            slots = [s for s in self.values.get(step.among) or [] if s.get("available", 0) > 0]  # type: ignore[union-attr]
+            return understand.offered_times([time.fromisoformat(s["time"]) for s in slots])
+        if step.ask == "date":
+            offered = {date.fromisoformat(s["date"]) for s in self.values.get("alternatives") or [] if s.get("date")}  # type: ignore[union-attr]
+            days = [d for d in {*self.open_days, *offered} if d >= self.today]
+            return understand.open_dates(days, today=self.today) if days else None
+        return None
+
+    # ------------------------------------------------------------------ doubtful answers
+
+    def _confirm(self, step: Step, value: object) -> list[Action]:
+        """「十二月三日の午前十時ですね。」: one short yes/no question before a doubtful value is used."""
+        self._confirming, self._confirm_asked = value, 1
+        heard = self.script.messages["confirm"].replace("{heard}", self._heard_text(step, value))
+        say = Say(heard, kind="readback")
+        self._last_says = [say]
+        return [say, self._listen_yesno()]
+
+    def _confirmed(self, step: Step, event: Input) -> list[Action]:
+        value, answer = self._confirming, None
+        if isinstance(event, Digits):
+            if "*" in event.digits:
+                return [*self._last_says, self._listen_yesno()]
+            if event.digits.rstrip("#") == self.script.operator_key:
+                self._confirming = None
+                return self._operator()
+            answer = understand.from_keys(_YESNO, event.digits.rstrip("#"), today=self.today,
+                                          yes=self.script.yes_key, no=self.script.no_key)
+        elif isinstance(event, Utterance):
+            intent = nlu.parse_intent(event.nbest[0]) if event.nbest else None
+            if intent == nlu.intents.OPERATOR:
+                self._confirming = None
+                return self._operator()
+            if intent == nlu.intents.REPEAT:
+                return [*self._last_says, self._listen_yesno()]
+            heard = understand.interpret(_YESNO, event.nbest, today=self.today)
+            answer = heard.value if heard is not None and heard.certain else None
+        if answer is True:
+            self._confirming = None
+            return self._accept(step, value)
+        if answer is None and self._confirm_asked < 2:
+            self._confirm_asked += 1
+            return [*self._last_says, self._listen_yesno()]
+        self._confirming = None  # "no", or no clear answer twice: that value was not what was said
+        return self._fail(step)
+
+    def _heard_text(self, step: Step, value: object) -> str:
+        if step.ask == "birthdate" and isinstance(value, date):
+            return birthdate_reading(value)
+        if isinstance(value, date):
+            wanted = self.values.get("time_hint")
+            text = date_reading(value, weekday=False)
+            return f"{text}の{time_reading(wanted)}" if isinstance(wanted, time) else text
+        if isinstance(value, time):
+            return time_reading(value)
+        if step.ask == "digits":
+            return digits_reading(str(value))
+        if step.ask == "choice":
+            return next((o.words[0] for o in step.options if o.key == value and o.words), str(value))
+        return str(value)
+
+    def _listen_yesno(self) -> Listen:
+        return Listen("yesno", hints=_YESNO.hints, max_digits=1, grammar=_YESNO.hints)
 
     def _earliest(self, step: Step, text: str) -> time | None:
         """「一番早い時間」「何時でもいい」: the first open time of the day."""
@@ -168,8 +257,8 @@ class Engine:
 
     def _enter(self, name: str) -> list[Action]:
         actions: list[Action] = []
-        for _ in range(len(self.script.steps) + 1):
-            step = self.script.steps[name]
+        for _ in range(len(self._steps) + 1):
+            step = self._steps[name]
             self.history.append(name)
             self.step, self._fails, self._silences, self._listening = name, 0, 0, False
             says = [self._say(step.say, step)] if step.say else []
@@ -182,7 +271,7 @@ class Engine:
                 self._last_says, self._listening = says, True
                 return actions + [self._listen(step)]
             if step.do == "transfer":
-                return actions + self._finish(None)
+                return actions[: len(actions) - len(says)] + self._hand_over(step.say)
             if step.do == "hangup":
                 return actions + self._finish(Hangup("completed"))
             if step.do:
@@ -226,26 +315,60 @@ class Engine:
         return "full" if self.values["alternatives"] else "none"
 
     def _fail(self, step: Step) -> list[Action]:
+        """The recovery ladder: an example first, then the keypad alone, then a person."""
         self._fails += 1
-        if self._fails >= self.script.max_failures:
+        if self.failures >= self.script.max_failures:
             self._failed.append(step.name)
-            return [Say(self.script.messages["transfer"])] + self._finish(None)
-        text = step.reprompt or f"{self.script.messages['reprompt']}{step.say}"
-        return [self._say(text, step), self._listen(step)]
+            self._handover_reason = "not_understood"
+            return self._hand_over()
+        if self.failures < self.script.max_failures - 1:
+            text = step.reprompt or f"{self.script.messages['reprompt']}{step.say}"
+            return [self._say(text, step), self._listen(step)]
+        return self._keypad(step, lead=self.script.messages["reprompt"])
 
     def _silence(self, step: Step) -> list[Action]:
         self._silences += 1
-        if self._silences < 2:
+        if self.failures >= self.script.max_failures:
+            if self.script.on_silence == "transfer":
+                self._handover_reason = "silence"
+                return self._hand_over()
+            return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
+        if self.failures < self.script.max_failures - 1:
             return [self._say(f"{self.script.messages['no_input']}{step.say}", step), self._listen(step)]
-        if self.script.on_silence == "transfer":
-            return [Say(self.script.messages["transfer"])] + self._finish(None)
-        return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
+        return self._keypad(step, lead=self.script.messages["no_input"])
+
+    def _keypad(self, step: Step, *, lead: str) -> list[Action]:
+        instruction = step.keypad or self.script.messages[f"keypad_{step.ask}"]
+        if step.ask == "choice" and not step.keypad:
+            instruction += step.say  # the menu names its keys
+        say = self._say(lead + instruction, step)
+        self._last_says = [say]
+        return [say, self._listen(step, keypad=True)]
 
     def _repeat(self, step: Step) -> list[Action]:
         return [*self._last_says, self._listen(step)]
 
     def _operator(self) -> list[Action]:
-        return [Say(self.script.messages["transfer"])] + self._finish(None)
+        self._handover_reason = "asked"
+        return self._hand_over()
+
+    def _hand_over(self, say: str = "") -> list[Action]:
+        """A person takes over if one is there to answer; if not, the caller may ask to be called back."""
+        def answered(status: OperatorStatus) -> list[Action]:
+            if status.available:
+                return [Say(say or self.script.messages["transfer"])] + self._finish(None)
+            self.values["operator_hours"] = status.hours
+            self.values["caller_known"] = status.caller_known
+            notice = self.script.messages["no_operator"]
+            if status.hours:
+                notice += self.script.messages["operator_hours"].replace("{operator_hours}", status.hours)
+            if self.values.get("hold"):
+                return [Say(notice)] + self._release(lambda _: self._enter(CALLBACK_STEP))
+            return [Say(notice)] + self._enter(CALLBACK_STEP)
+
+        self._listening = False
+        self._pending = ("operators", answered)  # type: ignore[assignment]
+        return [CheckOperators()]
 
     def _restart(self) -> list[Action]:
         def fresh(_: StoreResult | None = None) -> list[Action]:
@@ -258,7 +381,8 @@ class Engine:
         return fresh()
 
     def _error(self) -> list[Action]:
-        return [Say(self.script.messages["error"] + self.script.messages["transfer"])] + self._finish(None)
+        self._handover_reason = "error"
+        return [Say(self.script.messages["error"])] + self._hand_over()
 
     def _finish(self, final: Hangup | None) -> list[Action]:
         """End the dialog (a hang-up, or None for a transfer), releasing an unconfirmed hold first."""
@@ -312,6 +436,8 @@ class Engine:
         if op == "reschedule":
             return {"service": service, "code": v["booking"]["code"], "slot_id": v["slot"]["id"],  # type: ignore[index]
                     "hold_id": v.get("hold"), **person}
+        if op == "request_callback":  # no number typed: the session supplies the caller's own
+            return {"service": service, "reason": self._handover_reason or "asked", "phone": v.get("callback_phone")}
         raise EngineError(f"no arguments for store action {op!r}")
 
     def _after(self, step: Step, result: StoreResult) -> list[Action]:
@@ -361,17 +487,45 @@ class Engine:
 
     # ------------------------------------------------------------------ speaking
 
-    def _listen(self, step: Step) -> Listen:
+    def _listen(self, step: Step, *, keypad: bool = False) -> Listen:
+        """What the recognizer is told to expect: the step's words (from the script), the option
+        words and a few of the offered values; a grammar of them where the step's set is closed."""
         kind = step.ask or "text"
-        hints = list(step.hints) + list(_KIND_HINTS.get(kind, ()))
-        for option in step.options:
-            hints += option.words
-        max_digits = step.length if kind == "digits" else _MAX_DIGITS.get(kind)
-        return Listen(kind, tuple(dict.fromkeys(hints)), max_digits)
+        expected = self._expected(step) if kind == "time" else None
+        offered = [phrases[0] for _, phrases in expected.forms] if expected else []
+        words = [*step.hints, *(word for option in step.options for word in option.words)]
+        hints = tuple(dict.fromkeys([*words, *offered[:_OFFERED_HINTS]]))
+        closed = kind in ("choice", "yesno") or bool(expected)
+        grammar = tuple(dict.fromkeys([*words, *(p for _, phrases in expected.forms for p in phrases)])) if expected else (
+            tuple(dict.fromkeys(words)) if closed else ())
+        max_digits = (step.length or _PHONE_DIGITS) if kind == "digits" else _MAX_DIGITS.get(kind)
+        return Listen(kind, hints, max_digits, grammar=grammar, keypad=keypad)
 
     def _say(self, text: str, step: Step) -> Say:
         kind = "code" if "{code}" in text else step.kind
         return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind)
+
+
+CALLBACK_STEP = "callback_offer"
+_YESNO = Step(name="confirm", line=0, ask="yesno", hints=("はい", "いいえ"))
+
+
+def _callback_steps(script: Script) -> dict[str, Step]:
+    """The steps every script has for a caller nobody can take: a call-back request, then goodbye."""
+    m = script.messages
+    steps = (
+        Step(CALLBACK_STEP, 0, say=m["callback_offer"], ask="yesno", hints=_YESNO.hints,
+             next={"yes": "callback_route", "no": "callback_declined"}),
+        Step("callback_route", 0, branch="caller_known", next={"True": "callback_request", "False": "callback_number"}),
+        Step("callback_number", 0, say=m["callback_number"], ask="digits", store_as="callback_phone",
+             hints=("電話番号",), next={"next": "callback_request"}),
+        Step("callback_request", 0, do="request_callback",
+             next={"ok": "callback_done", "invalid": "callback_number", "error": "callback_failed"}),
+        Step("callback_done", 0, say=m["callback_done"] + m["goodbye"], do="hangup"),
+        Step("callback_declined", 0, say=m["goodbye"], do="hangup"),
+        Step("callback_failed", 0, say=m["error"] + m["goodbye"], do="hangup"),
+    )
+    return {step.name: step for step in steps}
 
 
 def _nearest(slots: list[dict], wanted: time) -> list[dict]:

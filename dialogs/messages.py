@@ -25,6 +25,15 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class OperatorStatus:
+    """Whether a hand-over can reach a person now, answered by the session to `CheckOperators`."""
+
+    available: bool
+    hours: str = ""  # the staffed hours as they are read to the caller: 平日の午前八時半から午後五時十五分まで
+    caller_known: bool = False  # the caller's number came with the call (a call-back needs no typing)
+
+
+@dataclass(frozen=True)
 class StoreResult:
     op: str
     ok: bool
@@ -42,8 +51,10 @@ class Say:
 @dataclass(frozen=True)
 class Listen:
     kind: str
-    hints: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()  # words for the recognizer's prompt: the step's words and what is offered
     max_digits: int | None = None
+    grammar: tuple[str, ...] = ()  # a closed step's phrases, for recognizers that take a grammar (Vosk)
+    keypad: bool = False  # the caller was asked to use the keypad (after two misses)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,11 @@ class StoreCall:
 
 
 @dataclass(frozen=True)
+class CheckOperators:
+    """Before a hand-over: is anybody there to answer? The session replies with `OperatorStatus`."""
+
+
+@dataclass(frozen=True)
 class Transfer:
     summary: str
 
@@ -66,5 +82,5 @@ class Hangup:
     reason: str
 
 
-Input = Utterance | Digits | Silence | StoreResult
-Action = Say | Listen | StoreCall | Transfer | Hangup
+Input = Utterance | Digits | Silence | StoreResult | OperatorStatus
+Action = Say | Listen | StoreCall | CheckOperators | Transfer | Hangup

@@ -26,8 +26,8 @@ class _Readings(dict):
         v, script = self.values, self.script
         if name == "title":
             return script.title
-        if name == "operator_key":
-            return kanji(int(script.operator_key))
+        if name in ("operator_key", "yes_key", "no_key"):
+            return kanji(int(getattr(script, name)))
         if name == "day":  # the wanted date without its weekday, for shorter prompts
             return date_reading(v["date"], weekday=False) if isinstance(v.get("date"), date) else ""
         if name == "code":

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 ASK_KINDS = ("digits", "date", "time", "birthdate", "yesno", "choice", "text")
-OPS = ("find_available", "hold", "release_hold", "confirm", "lookup", "cancel", "reschedule", "transfer", "hangup")
+OPS = ("find_available", "hold", "release_hold", "confirm", "lookup", "cancel", "reschedule", "request_callback",
+       "transfer", "hangup")
 TERMINAL_OPS = ("transfer", "hangup")
 SAY_KINDS = ("prompt", "readback", "code")
 
@@ -30,6 +31,7 @@ OP_OUTCOMES: dict[str, tuple[str, ...] | None] = {
     "lookup": ("ok", "not_found"),
     "cancel": ("ok",),
     "reschedule": ("ok", "full", "expired"),
+    "request_callback": ("ok",),
 }
 OPTIONAL_OUTCOMES = ("error",)
 # `none`: nothing left to offer (no place that day for a hold, none anywhere for find_available);
@@ -53,17 +55,32 @@ OP_MAKES = {
 }
 DEFAULT_STORE_AS = {"date": "date", "time": "time", "birthdate": "birthdate"}
 DERIVED = {"day": "date"}  # placeholders computed from another value
-GLOBAL_VALUES = ("title", "operator_key")
+GLOBAL_VALUES = ("title", "operator_key", "yes_key", "no_key")
 _STEP_KEYS = {"say", "ask", "do", "branch", "next", "length", "options", "store_as", "among", "reprompt",
-              "hints", "kind", "interruptible"}
+              "keypad", "hints", "kind", "interruptible"}
 _SCRIPT_KEYS = {"name", "service", "title", "start", "restart", "operator_key", "max_failures", "on_silence",
-                "messages", "steps", "yes_key", "no_key", "min_confidence"}
+                "messages", "steps", "yes_key", "no_key", "min_confidence", "confirm_below"}
 _MESSAGES = {
     "reprompt": "恐れ入ります、もう一度お願いします。",
     "transfer": "オペレーターにおつなぎします。そのままお待ちください。",
     "goodbye": "お電話ありがとうございました。失礼いたします。",
     "error": "申し訳ありません、ただいま処理ができませんでした。",
     "no_input": "お声が聞き取れませんでした。",
+    # An answer heard with doubt is read back in one short question before it is used.
+    "confirm": "{heard}ですね。",
+    # The second miss: the same question, by keypad only.
+    "keypad_digits": "ボタンで番号を押して、最後にシャープを押してください。",
+    "keypad_date": "ボタンで、月と日を4桁で押してください。12月3日なら、イチ、ニー、ゼロ、サンです。",
+    "keypad_time": "ボタンで、時間を4桁で押してください。午後2時半なら、イチ、ヨン、サン、ゼロです。",
+    "keypad_birthdate": "ボタンで、生年月日を西暦8桁で押してください。1965年5月6日なら、イチ、キュウ、ロク、ゴー、ゼロ、ゴー、ゼロ、ロクです。",
+    "keypad_yesno": "はいの場合は{yes_key}、いいえの場合は{no_key}を押してください。",
+    "keypad_choice": "ボタンでお選びください。",
+    # Nobody to hand over to (outside staffed hours, or no operator logged in).
+    "no_operator": "申し訳ありません。ただいま、オペレーターにおつなぎできません。",
+    "operator_hours": "受付時間は、{operator_hours}です。",
+    "callback_offer": "担当者からの折り返しのお電話をご希望ですか。ご希望の場合は{yes_key}、不要の場合は{no_key}を押すか、お話ください。",
+    "callback_number": "折り返し先のお電話番号を、市外局番からボタンで押して、最後にシャープを押してください。",
+    "callback_done": "承りました。受付時間内に、担当者からお電話いたします。",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -103,6 +120,7 @@ class Step:
     store_as: str | None = None
     among: str | None = None
     reprompt: str | None = None
+    keypad: str | None = None  # the keypad-only instruction after two misses (default: by input kind)
     hints: tuple[str, ...] = ()
     kind: str = "prompt"
     interruptible: bool = True
@@ -158,11 +176,12 @@ class Script:
     restart: str
     steps: dict[str, Step]
     operator_key: str = "0"
-    max_failures: int = 2
+    max_failures: int = 3  # misses at one question before a hand-over: reprompt, keypad, then a person
     on_silence: str = "transfer"
     yes_key: str = "1"
     no_key: str = "2"
     min_confidence: float = 0.0  # recognitions below this count as not understood (intents still work)
+    confirm_below: float = 0.0  # values recognized with less confidence are confirmed with the caller first
     messages: dict[str, str] = field(default_factory=lambda: dict(_MESSAGES))
 
 
@@ -242,15 +261,16 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
             restart=str(settings.get("restart", settings["start"])),
             steps=steps,
             operator_key=str(settings.get("operator_key", "0")),
-            max_failures=int(settings.get("max_failures", 2)),
+            max_failures=int(settings.get("max_failures", 3)),
             on_silence=str(settings.get("on_silence", "transfer")),
             yes_key=str(settings.get("yes_key", "1")),
             no_key=str(settings.get("no_key", "2")),
             min_confidence=float(settings.get("min_confidence", 0.0)),
+            confirm_below=float(settings.get("confirm_below", 0.0)),
             messages=messages,
         )
     except (TypeError, ValueError):
-        numbers = ("max_failures", "min_confidence")
+        numbers = ("max_failures", "min_confidence", "confirm_below")
         return None, [ScriptError(file, _line_of(top)(n), None, f"'{n}' must be a number") for n in numbers
                       if not _is_number(settings.get(n, 0))]
     from dialogs.validate import validate
@@ -303,7 +323,7 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
     def bad(field_name: str, message: str) -> None:
         errors.append(ScriptError(file, lines.get(field_name, line), name, message))
 
-    for text_field in ("say", "ask", "do", "branch", "store_as", "among", "reprompt", "kind"):
+    for text_field in ("say", "ask", "do", "branch", "store_as", "among", "reprompt", "keypad", "kind"):
         if fields.get(text_field) is not None and not isinstance(fields[text_field], str):
             bad(text_field, f"'{text_field}' must be text")
             fields.pop(text_field)
@@ -355,7 +375,7 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
             name=name, line=line, say=str(fields.get("say") or ""), ask=ask, do=do, branch=branch,
             next=next_map, length=length, options=tuple(options), store_as=fields.get("store_as")
             or (DEFAULT_STORE_AS.get(ask) if ask else None), among=fields.get("among"),
-            reprompt=fields.get("reprompt"), hints=tuple(map(str, hints if isinstance(hints, list) else [hints])),
+            reprompt=fields.get("reprompt"), keypad=fields.get("keypad"), hints=tuple(map(str, hints if isinstance(hints, list) else [hints])),
             kind=kind, interruptible=bool(fields.get("interruptible", kind != "code")), field_lines=lines,
         )
     except TypeError as exc:  # pragma: no cover - guarded by the checks above

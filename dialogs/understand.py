@@ -1,20 +1,137 @@
-"""What an answer means for the question asked: speech or keys -> a value, or None."""
+"""What an answer means for the question asked: speech or keys -> a value, or None.
+
+Speech is read twice per n-best hypothesis: as the recognizer spelled it, and by its sound (the
+kana reading, spelled again with kanji numerals: 十字 -> じゅじ -> 十時). When the step has a closed
+set (the times offered, the open dates), a parsed value inside the set wins over one outside it,
+and an answer that parses to nothing is matched against the readings of the set by mora
+similarity. Whatever is not read straight from the top hypothesis is `certain=False`: the engine
+confirms it with the caller before acting on it.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date, time, timedelta
 
 from dialogs import normalize as nlu
 from dialogs.normalize import keys
-from dialogs.normalize.text import clean
+from dialogs.normalize.kana import spell
+from dialogs.normalize.reading import fold, folded_reading, reading, similarity
+from dialogs.normalize.text import clean, strip_fillers, width
+from dialogs.readings import date_reading, kanji, time_reading
 from dialogs.script import Step
+
+CLOSED_SET_THRESHOLD = 0.75
+CLOSED_SET_MARGIN = 0.1
+_RELATIVE_DAYS = ((1, "明日"), (2, "明後日"), (3, "明明後日"))
+_WEEKDAY_NAMES = "月火水木金土日"
+
+
+@dataclass(frozen=True)
+class Heard:
+    value: object
+    certain: bool = True
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A step's closed set: each value with the phrases a caller may say for it."""
+
+    forms: tuple[tuple[Hashable, tuple[str, ...]], ...]
+
+    def __contains__(self, value: object) -> bool:
+        return any(value == v for v, _ in self.forms)
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+
+def offered_times(times: Sequence[time]) -> Expected:
+    """The times offered for a day, as callers say them: 午前十時, 十時, 十時半."""
+    forms = []
+    for at in sorted(set(times)):
+        bare = time_reading(at).removeprefix("午前").removeprefix("午後")
+        forms.append((at, tuple(dict.fromkeys((time_reading(at), bare)))))
+    return Expected(tuple(forms))
+
+
+def open_dates(days: Sequence[date], *, today: date) -> Expected:
+    """Open dates as callers say them: 十二月三日, 三日, 水曜日, and 明日 / 明後日 / 明明後日 nearby."""
+    forms = []
+    for day in sorted(set(days)):
+        words = [date_reading(day, weekday=False), f"{kanji(day.day)}日", f"{_WEEKDAY_NAMES[day.weekday()]}曜日"]
+        words += [word for offset, word in _RELATIVE_DAYS if day == today + timedelta(days=offset)]
+        forms.append((day, tuple(words)))
+    return Expected(tuple(forms))
+
+
+def interpret(step: Step, nbest: Sequence[str], *, today: date, expected: Expected | None = None) -> Heard | None:
+    """The value the caller gave for `step`, read from every hypothesis by spelling and by sound."""
+    found: list[tuple[object, bool]] = []  # (value, read straight from the top hypothesis)
+    for rank, text in enumerate(nbest):
+        for candidate in dict.fromkeys((text, *_by_sound(step, text))):
+            value = from_speech(step, candidate, today=today)
+            if value is not None:
+                found.append((value, rank == 0))
+    if found:
+        if expected:
+            inside = [entry for entry in found if entry[0] in expected]
+            if inside:
+                value, top = inside[0]
+                return Heard(value, certain=top)
+        value, top = found[0]
+        return Heard(value, certain=top)
+    if expected:
+        value = closest(expected, nbest)
+        if value is not None:
+            return Heard(value, certain=False)
+    return None
+
+
+def closest(expected: Expected, nbest: Sequence[str]) -> object | None:
+    """The member of the closed set whose reading is nearest to what was heard, when clearly so."""
+    heard = [fold(spoken) for spoken in (_sound(text) for text in nbest) if spoken]
+    if not heard:
+        return None
+    scores = []
+    for value, phrases in expected.forms:
+        score = max((similarity(folded_reading(p), h) for p in phrases for h in heard), default=0.0)
+        scores.append((score, value))
+    scores.sort(key=lambda s: s[0], reverse=True)
+    best, value = scores[0]
+    if best < CLOSED_SET_THRESHOLD:
+        return None
+    if len(scores) > 1 and best - scores[1][0] < CLOSED_SET_MARGIN:
+        return None
+    return value
+
+
+def time_mentioned(text: str) -> time | None:
+    """A time said along with another answer (「あさっての十時」), by spelling or by sound."""
+    return nlu.parse_time(text) or nlu.parse_time(spell(fold(_sound(text))))
+
+
+def _sound(text: str) -> str:
+    return reading(strip_fillers(width(text)))
+
+
+def _by_sound(step: Step, text: str) -> tuple[str, ...]:
+    """The hypothesis re-spelled from its reading, in the form the step's parser reads."""
+    if step.ask in ("date", "time", "birthdate"):
+        return (spell(fold(_sound(text))),)
+    if step.ask == "digits":
+        return (reading(strip_fillers(width(text)), digit_by_digit=True),)
+    if step.ask == "yesno":
+        return (_sound(text),)
+    return ()  # choices are matched by reading already
 
 
 def from_speech(step: Step, text: str, *, today: date) -> object | None:
     kind = step.ask
     if kind == "digits":
         value = nlu.parse_digits(text, length=step.length)
-        return value if value is not None and len(value) == step.length else None
+        return value if value is not None and (step.length is None or len(value) == step.length) else None
     if kind == "date":
         return _not_past(nlu.parse_date(text, today=today), today)
     if kind == "time":

@@ -104,6 +104,8 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         err(None, "max_failures", "max_failures must be at least 1")
     if not 0.0 <= script.min_confidence <= 1.0:
         err(None, "min_confidence", "min_confidence must be between 0 and 1")
+    if not 0.0 <= script.confirm_below <= 1.0:
+        err(None, "confirm_below", "confirm_below must be between 0 and 1")
     if not (script.operator_key.isdigit() and len(script.operator_key) == 1):
         err(None, "operator_key", "operator_key must be one keypad digit")
 
@@ -146,7 +148,7 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         for before in ancestors[name]:
             available.update(script.steps[before].makes())
         available.update(derived for derived, source in DERIVED.items() if source in available)
-        for text_field in ("say", "reprompt"):
+        for text_field in ("say", "reprompt", "keypad"):
             for placeholder in placeholders(getattr(step, text_field) or ""):
                 if placeholder not in available:
                     err(step, text_field, f"placeholder '{{{placeholder}}}' has no value here (no earlier step sets it)")

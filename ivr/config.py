@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     person_key: SecretStr | None = None
     session_secret: SecretStr | None = None
 
+    operator_hours: str = ""  # e.g. "Mon-Fri 08:30-17:15"; empty: staffed whenever an operator is logged in
+    operator_queue: str = "operators"
+
     hold_ttl_seconds: int = 300
     alternatives: int = 3
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker as SessionMaker
 
 from ivr.config import Settings, parse_host_port
 from ivr.events import EventBus
+from ivr.operator_hours import parse_hours
 from ivr.session import CallRecord, CallSession, SessionDeps, Timing
 
 logger = logging.getLogger(__name__)
 OPERATOR_WORD = "オペレーター"
+OPEN_DAYS_AHEAD = 60
 
 
 class IvrRuntime:
@@ -124,15 +126,41 @@ class IvrRuntime:
 
         def hints(listen: Any) -> Hints:
             # an operator is one word away at every step, so the word is always a hint
-            words = tuple(getattr(listen, "hints", ()) or ())
-            return Hints(words=words if OPERATOR_WORD in words else (*words, OPERATOR_WORD))
+            words, grammar = tuple(listen.hints), tuple(listen.grammar)
+            return Hints(words=tuple(dict.fromkeys((*words, OPERATOR_WORD))),
+                         grammar=tuple(dict.fromkeys((*grammar, OPERATOR_WORD))) if grammar else ())
+
+        def engine(today: date) -> Engine:
+            return Engine(script, today=today, open_days=self._open_days(script.service, today))
 
         return SessionDeps(
             recognizer=self.recognizer, synthesizer=self.synthesizer,
-            engine_factory=lambda today: Engine(script, today=today), store=execute, bus=self.bus,
+            engine_factory=engine, store=execute, bus=self.bus,
             endpointer_factory=Endpointer, barge_in_factory=BargeInDetector, hints_factory=hints,
-            today=self._today, ami=self.ami, record_call=self._record_call, timing=self.timing,
+            today=self._today, ami=self.ami, operators=self._operators, record_call=self._record_call,
+            timing=self.timing,
         )
+
+    def _open_days(self, service: str, today: date) -> tuple[date, ...]:
+        """Days with an open place in the next weeks: a doubtful date answer prefers these."""
+        from slots.availability import open_start_times
+        from slots.db import run_in_transaction
+
+        now = datetime.now(self.settings.tz)
+        try:
+            starts = run_in_transaction(self.sessionmaker, open_start_times, service, now,
+                                        now + timedelta(days=OPEN_DAYS_AHEAD), now=now)
+        except Exception:  # noqa: BLE001 - the call goes on without the preference
+            logger.warning("open days of %s could not be read", service, exc_info=True)
+            return ()
+        return tuple(sorted({start.astimezone(self.settings.tz).date() for start in starts}))
+
+    def _operators(self) -> tuple[bool, str]:
+        """(an operator is logged in to the queue within staffed hours, the hours as read to callers)."""
+        hours = parse_hours(self.settings.operator_hours)
+        staffed = hours is None or hours.is_staffed(datetime.now(self.settings.tz))
+        queue = self.ami.queues.snapshot().get(self.settings.operator_queue) if self.ami is not None else None
+        return staffed and queue is not None and queue.logged_in > 0, hours.reading() if hours else ""
 
     def _today(self) -> date:
         return datetime.now(self.settings.tz).date()

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
-from dialogs.engine import Digits, Engine, Hangup, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance
+from dialogs.engine import (
+    CheckOperators, Digits, Engine, Hangup, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Transfer,
+    Utterance,
+)
 from ivr import events
 from ivr.events import EventBus
 from ivr.privacy import mask_phone
@@ -76,6 +79,8 @@ class SessionDeps:
     hints_factory: Callable[[Listen], Any]
     today: Callable[[], date]
     ami: Any | None = None  # telephony.ami.client.AmiClient
+    # (someone can take a hand-over now, the staffed hours as read to callers); None: always staffed
+    operators: Callable[[], tuple[bool, str]] | None = None
     record_call: Callable[[CallRecord], None] | None = None
     timing: Timing = field(default_factory=Timing)
 
@@ -241,6 +246,8 @@ class CallSession:
             elif isinstance(action, StoreCall):
                 result = await self._store(action)
                 pending.extendleft(reversed(self._feed(result)))
+            elif isinstance(action, CheckOperators):
+                pending.extendleft(reversed(self._feed(self._operator_status())))
             elif isinstance(action, Transfer):
                 await self._transfer(action.summary)
                 return
@@ -405,8 +412,16 @@ class CallSession:
                 self._keys.append(item.digit)
                 deadline = loop.time() + self.deps.timing.digit_timeout
 
+    def _operator_status(self) -> OperatorStatus:
+        """A hand-over needs the call's channel and somebody in the queue within staffed hours."""
+        staffed, hours = self.deps.operators() if self.deps.operators is not None else (True, "")
+        can_ring = self.deps.ami is not None and bool(self.channel)
+        return OperatorStatus(staffed and can_ring, hours, caller_known=_phone_number(self.caller) is not None)
+
     # -- store ------------------------------------------------------------------------------
     async def _store(self, call: StoreCall) -> StoreResult:
+        if call.op == "request_callback" and not call.args.get("phone"):
+            call = StoreCall(call.op, {**call.args, "phone": _phone_number(self.caller) or ""})
         result = await asyncio.to_thread(self.deps.store, call, call_id=self.call_id, channel="phone")
         value = result.value or {}
         if result.ok and call.op == "hold":
@@ -478,6 +493,14 @@ class CallSession:
 
 def _is_start(event: Any) -> bool:
     return event is not None and type(event).__name__ == "SpeechStart"
+
+
+def _phone_number(caller: str) -> str | None:
+    """The caller ID as a number we can call back (a Japanese number: 10 or 11 digits from 0)."""
+    digits = re.sub(r"[\s\-()]", "", caller).removeprefix("+81")
+    if digits.isdigit() and not caller.startswith("0") and caller.startswith("+81"):
+        digits = "0" + digits
+    return digits if digits.isdigit() and digits.startswith("0") and len(digits) in (10, 11) else None
 
 
 def _hold_ids(value: dict, args: dict) -> tuple[int | None, int]:

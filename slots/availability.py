@@ -88,6 +88,17 @@ def find_available(session: Session, service: str, start: datetime, end: datetim
     return list_slots(session, service, start, end, site=site, available_only=True, now=now)
 
 
+def open_start_times(session: Session, service: str, start: datetime, end: datetime, *, now: datetime) -> list[datetime]:
+    """Start times (aware UTC) of the open slots with a free place in [start, end): which days a
+    caller may still choose. Reads only; expired holds still count until the next sweep."""
+    lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
+    query = select(Slot.start_at).where(
+        Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi, open_condition(at),
+        Slot.booked + Slot.held < Slot.capacity,
+    ).distinct()
+    return [from_db(value) for value in session.execute(query).scalars()]
+
+
 def nearest_available(session: Session, service: str, wanted: datetime, *, limit: int = 3, site: str | None = None,
                       now: datetime, exclude: int | None = None) -> list[SlotView]:
     """Up to `limit` open slots with a free place, nearest to `wanted` first (ties: earlier first)."""

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
-from functools import lru_cache
 
-import jaconv
-import pyopenjtalk
-
+from dialogs.normalize.reading import folded_reading, similarity
 from dialogs.normalize.text import strip_fillers, width
 
 DEFAULT_THRESHOLD = 0.75
 _MARGIN = 0.1
-_NON_KANA_RE = re.compile(r"[^ァ-ヴー]")
 
 
 @dataclass(frozen=True)
@@ -24,26 +18,9 @@ class ChoiceMatch:
     word: str
 
 
-@lru_cache(maxsize=4096)
 def reading(text: str) -> str:
-    """Katakana reading with long vowels folded (ホケン-センター ~ ホケンセンタ)."""
-    kana = pyopenjtalk.g2p(jaconv.hira2kata(width(text)), kana=True)
-    return _NON_KANA_RE.sub("", kana).replace("ー", "").replace("ヲ", "オ")
-
-
-def _score(option: str, heard: str) -> float:
-    if not option or not heard:
-        return 0.0
-    if option in heard:
-        return 1.0
-    width_ = len(option)
-    best = SequenceMatcher(None, option, heard).ratio()
-    for start in range(0, max(1, len(heard) - width_ + 1)):
-        for size in (width_ - 1, width_, width_ + 1):
-            window = heard[start : start + size]
-            if window:
-                best = max(best, SequenceMatcher(None, option, window).ratio())
-    return best
+    """The folded kana reading options and answers are compared by (ホケン-センター ~ ほけんせんた)."""
+    return folded_reading(text)
 
 
 def _end(option: str, heard: str) -> int:
@@ -62,7 +39,8 @@ def match_choice(
     heard = reading(strip_fillers(width(text)))
     scored: list[tuple[float, int, ChoiceMatch]] = []
     for key, words in options.items():
-        best = max(((_score(reading(word), heard), _end(reading(word), heard), word) for word in words), default=(0.0, 0, ""))
+        best = max(((similarity(reading(word), heard), _end(reading(word), heard), word) for word in words),
+                   default=(0.0, 0, ""))
         scored.append((best[0], best[1], ChoiceMatch(key, round(best[0], 3), best[2])))
     # Whole words heard win over fuzzy ones; among whole words the one ending last, as the head
     # of a Japanese phrase comes last (予約の変更 is a change, 予約を取り消したい a cancellation).

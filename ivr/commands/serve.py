@@ -34,6 +34,7 @@ import uvicorn
 from ivr.api.app import create_app
 from ivr.commands import with_overrides
 from ivr.config import ConfigError, Settings, parse_host_port
+from ivr.operator_hours import parse_hours
 from ivr.events import Event, EventBus
 from ivr.live import LiveCalls
 from ivr.runtime import IvrRuntime
@@ -327,6 +328,7 @@ def serve(settings: Settings, db_url, http, audiosocket, ami, workers, ivr_only,
     try:
         settings.tokens()  # a malformed MADOGUCHI_API_TOKENS or a missing key stops here, with its message
         settings.person_key_bytes()
+        parse_hours(settings.operator_hours)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     if ivr_only:

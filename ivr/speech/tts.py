@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyopenjtalk
 
+from dialogs.normalize.reading import OPENJTALK_LOCK, g2p_kana
 from ivr.config import Settings
 from ivr.speech.audio import PHONE_RATE, normalize_peak, resample, silence, to_bytes
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 _PHRASE_END = re.compile(r"[、 　]")
 _ESPEAK = threading.Lock()
-_OPENJTALK = threading.Lock()  # pyopenjtalk's global instance is not re-entrant: one call at a time per process
 
 
 class TtsError(RuntimeError):
@@ -56,18 +56,12 @@ def _finish(samples: np.ndarray, rate: int, voice: Voice, tail: float = 0.12) ->
     return normalize_peak(pcm, voice.volume_dbfs) + silence(tail)
 
 
-def g2p_kana(text: str) -> str:
-    """Open JTalk's katakana reading of `text` (thread-safe)."""
-    with _OPENJTALK:
-        return pyopenjtalk.g2p(text, kana=True)
-
-
 class OpenJTalkBackend:
     def __init__(self, voice: Voice) -> None:
         self.voice = voice
 
     def synthesize(self, text: str) -> bytes:
-        with _OPENJTALK:
+        with OPENJTALK_LOCK:
             samples, rate = pyopenjtalk.tts(text, speed=self.voice.speed, half_tone=self.voice.half_tone)
         return _finish(np.asarray(samples) / 32768.0, rate, self.voice)
 

@@ -1,0 +1,140 @@
+"""How an answer sounds: the one kana reading every normalizer compares and parses.
+
+Recognizers spell homophones (十字 for 十時, 朝って for あさって); their readings are the sound the
+caller made. `reading()` is Open JTalk's g2p behind the process-wide Open JTalk lock, as hiragana;
+`fold()` makes readings comparable (long vowels, ー, small/large kana); `morae()` splits a folded
+reading for mora-level similarity.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import jaconv
+import pyopenjtalk
+
+# pyopenjtalk's global OpenJTalk instance is not re-entrant: every g2p and every synthesis in the
+# process goes through this one lock (ivr.speech.tts takes it too).
+OPENJTALK_LOCK = threading.Lock()
+
+_NOT_KANA = re.compile(r"[^ぁ-ゖー]")
+_DIGIT_RUN = re.compile(r"\d{3,}")
+_KANJI_DIGITS = "〇一二三四五六七八九"
+_SMALL = str.maketrans("ぁぃぅぇぉゎを", "あいうえおわお")  # を sounds お
+_YOON_AFTER = "きしちにひみりぎじびぴ"
+_ROWS = {  # the vowel each kana ends in, for folding long vowels
+    "a": "あかさたなはまやらわがざだばぱゃ",
+    "i": "いきしちにひみりぎじぢびぴ",
+    "u": "うくすつぬふむゆるぐずづぶぷゅ",
+    "e": "えけせてねへめれげぜでべぺ",
+    "o": "おこそとのほもよろをごぞどぼぽょ",
+}
+_VOWEL_OF = {kana: vowel for vowel, row in _ROWS.items() for kana in row}
+# A vowel that only lengthens the one before it: ou/oo -> o, ei/ee -> e, uu -> u, ii -> i, aa -> a.
+_LENGTHENERS = {"a": "あ", "i": "い", "u": "う", "e": "えい", "o": "おう"}
+
+
+def g2p_kana(text: str) -> str:
+    """Open JTalk's katakana reading (thread-safe: under the process-wide lock)."""
+    if not text.strip():
+        return ""
+    with OPENJTALK_LOCK:
+        return pyopenjtalk.g2p(text, kana=True)
+
+
+@lru_cache(maxsize=8192)
+def reading(text: str, *, digit_by_digit: bool = False) -> str:
+    """Hiragana reading of what a recognizer wrote, punctuation dropped.
+
+    With `digit_by_digit`, runs of three or more Arabic digits are read one digit at a time
+    (ticket numbers), not as one large number.
+    """
+    if digit_by_digit:
+        text = _DIGIT_RUN.sub(lambda m: "".join(_KANJI_DIGITS[int(d)] for d in m.group()), text)
+    return _NOT_KANA.sub("", jaconv.kata2hira(g2p_kana(jaconv.kata2hira(text))))
+
+
+def fold(kana: str) -> str:
+    """One spelling per sound: long vowels and ー dropped, じゆ -> じゅ, small vowels made large.
+
+    じゅうじ, じゅーじ and じゅじ all fold to じゅじ; しょうわ to しょわ; ようか to よか.
+    """
+    kana = jaconv.kata2hira(kana).translate(_SMALL)
+    out: list[str] = []
+    for ch in kana:
+        if ch == "ー":
+            continue
+        previous = out[-1] if out else ""
+        if ch in "ゃゅょ" or (ch in "やゆよ" and previous and previous in _YOON_AFTER):
+            out.append({"や": "ゃ", "ゆ": "ゅ", "よ": "ょ"}.get(ch, ch))
+            continue
+        if previous and ch in _LENGTHENERS.get(_VOWEL_OF.get(previous, ""), ""):
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def folded_reading(text: str, *, digit_by_digit: bool = False) -> str:
+    return fold(reading(text, digit_by_digit=digit_by_digit))
+
+
+def morae(kana: str) -> tuple[str, ...]:
+    """Split kana into morae: a kana with its small ゃゅょ is one mora; っ and ん are morae of their own."""
+    out: list[str] = []
+    for ch in kana:
+        if ch in "ゃゅょぁぃぅぇぉ" and out:
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return tuple(out)
+
+
+_CONSONANTS = {kana: consonant for row, consonant in (
+    ("あいうえお", ""), ("かきくけこ", "k"), ("がぎぐげご", "g"), ("さしすせそ", "s"), ("ざじずぜぞ", "z"),
+    ("たちつてと", "t"), ("だぢづでど", "d"), ("なにぬねの", "n"), ("はひふへほ", "h"), ("ばびぶべぼ", "b"),
+    ("ぱぴぷぺぽ", "p"), ("まみむめも", "m"), ("やゆよ", "y"), ("らりるれろ", "r"), ("わを", "w"),
+) for kana in row} | {"ん": "N", "っ": "Q"}
+
+
+def _sound(mora: str) -> tuple[str, str]:
+    """(consonant, vowel) of a mora: きゅ -> (k, u)."""
+    return _CONSONANTS.get(mora[0], mora[0]), _VOWEL_OF.get(mora[-1], "")
+
+
+def _substitution(a: str, b: str) -> float:
+    """0 for the same mora, 0.5 for one sharing its consonant or its vowel (く/きゅ, じ/じゅ), else 1."""
+    if a == b:
+        return 0.0
+    (ca, va), (cb, vb) = _sound(a), _sound(b)
+    return 0.5 if (ca and ca == cb) or (va and va == vb) else 1.0
+
+
+def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    previous = [float(j) for j in range(len(b) + 1)]
+    for i, x in enumerate(a, 1):
+        current = [float(i)]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + _substitution(x, y)))
+        previous = current
+    return previous[-1]
+
+
+def similarity(expected: str, heard: str) -> float:
+    """How well `expected` (a folded reading) is found somewhere in `heard`: 1.0 when it is
+    contained, else 1 - mora edit distance / length over the best window of `heard` (a mora
+    that shares its consonant or vowel with the one expected costs half)."""
+    want, got = morae(expected), morae(heard)
+    if not want or not got:
+        return 0.0
+    if expected in heard:
+        return 1.0
+    size = len(want)
+    best = 1.0 - _distance(want, got) / max(size, len(got))
+    for start in range(max(1, len(got) - size + 2)):
+        for width in (size - 1, size, size + 1):
+            window = got[start : start + width]
+            if window:
+                best = max(best, 1.0 - _distance(want, window) / max(size, len(window)))
+    return best
