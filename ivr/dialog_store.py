@@ -3,7 +3,7 @@
 One module for every caller of the engine: real calls (`ivr.session`) and `ivr dialogs simulate`.
 The engine speaks in local dates and times (`YYYY-MM-DD`, `HH:MM` in `Settings.tz`); the store
 works in aware UTC. Store errors become values (`ok=False`, `reason`), never exceptions, and no
-ticket number or birth date is ever logged.
+ticket number, birth date or phone number is ever logged.
 """
 
 from __future__ import annotations
@@ -147,7 +147,14 @@ def _reschedule(session: Session, args: dict, ctx: _Context) -> dict:
     return _booking(booking, ctx.settings)
 
 
+def _request_callback(session: Session, args: dict, ctx: _Context) -> dict:
+    """A bad or missing number is `invalid_phone` (the store's InvalidPhone); only its last four digits go back."""
+    view = store.request_callback(session, phone=args.get("phone"), service=args["service"], reason=args["reason"],
+                                  call_id=ctx.call_id, now=ctx.now, tz=ctx.settings.tz)
+    return {"id": view.id, "phone_tail": view.phone[-4:]}
+
+
 _OPS: dict[str, Callable[[Session, dict, _Context], dict | None]] = {
     "find_available": _find_available, "hold": _hold, "release_hold": _release_hold, "confirm": _confirm,
-    "lookup": _lookup, "cancel": _cancel, "reschedule": _reschedule,
+    "lookup": _lookup, "cancel": _cancel, "reschedule": _reschedule, "request_callback": _request_callback,
 }

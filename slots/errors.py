@@ -79,3 +79,15 @@ class InvalidInput(StoreError):
     """An argument is malformed (a naive datetime, a bad ticket number, another service's slot...)."""
 
     reason = "invalid_input"
+
+
+class InvalidPhone(InvalidInput):
+    """A phone number that is not a Japanese number (10 or 11 digits starting with 0)."""
+
+    reason = "invalid_phone"
+
+
+class CallbackAlreadyOpen(StoreError):
+    """Another open call-back request for the same phone and service exists that day."""
+
+    reason = "callback_already_open"

@@ -5,20 +5,22 @@ Invariants kept by the database itself:
   conditional UPDATE checked by row count (`slots.store`);
 - one slot per (service, site, start) (UNIQUE), so releasing a batch twice creates nothing;
 - one confirmed booking per (service, person_key) (partial UNIQUE index, SQLite and PostgreSQL);
-- booking codes are unique.
+- booking codes are unique;
+- one open call-back request per (phone, service, local day) (partial UNIQUE index).
 `slots.held` counts the holds in state `live` (expired ones too until they are swept, lazily, by
 the transaction that next looks at the slot).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -160,3 +162,34 @@ class CallRecord(Base):
     confidences: Mapped[list[float]] = mapped_column(JSON)
     transferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     channel: Mapped[str] = mapped_column(String(32))
+
+
+class CallbackRequest(Base):
+    """A caller who could not reach an operator asks to be called back. `phone` is digits only;
+    `day` is the local day of `created_at` (the zone the caller of the store gave)."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'called', 'done')", name="status"),
+        Index(
+            "uq_callback_requests_open",
+            "phone",
+            "service",
+            "day",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(64))

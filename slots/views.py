@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,30 @@ class CallStats:
     dropout_by_step: dict[str, int]
     transferred: int
     avg_booking_seconds: float | None
+
+
+class CallbackStatus(StrEnum):
+    """Where a call-back request stands: `open` (waiting), `called` (someone took it), `done`."""
+
+    OPEN = "open"
+    CALLED = "called"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class CallbackView:
+    """A call-back request. `phone` is the number in full (digits only): show it only to who may see it."""
+
+    id: int
+    phone: str
+    phone_masked: str
+    service: str
+    reason: str
+    status: CallbackStatus
+    call_id: str | None
+    created_at: datetime
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+    def __repr__(self) -> str:  # keep the number out of logs and tracebacks
+        return f"CallbackView(id={self.id}, phone_masked={self.phone_masked!r}, status={self.status.value!r})"

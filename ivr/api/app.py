@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker as SessionMaker
 from ivr import web
 from ivr.api import errors
 from ivr.api import status as parts
-from ivr.api.routes import batches, bookings, calls, health, holds, slots
+from ivr.api.routes import batches, bookings, callbacks, calls, health, holds, slots
 from ivr.api.routes import metrics as metrics_routes
 from ivr.config import Settings
 from ivr.events import EventBus
@@ -96,7 +96,7 @@ def create_app(
     errors.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (batches, slots, holds, bookings, calls):
+    for module in (batches, slots, holds, bookings, calls, callbacks):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ivr.privacy import mask_phone  # noqa: F401 - re-exported: the API's routes import it from here
-from slots.views import BookingView, HoldView, SlotView
+from slots.views import BookingView, CallbackStatus, CallbackView, HoldView, SlotView
 
 NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
 SITE = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
@@ -180,6 +180,29 @@ class QueueOut(BaseModel):
     logged_in: int
     available: int
     longest_wait: float
+
+
+class CallbackOut(BaseModel):
+    """A call-back request. `phone` (in full) only for whom may dial it: see `routes/callbacks.py`."""
+
+    id: int
+    phone_masked: str = Field(description="the number's last four digits: *******5678")
+    phone: str | None = Field(None, description="the number in full (digits); absent when not shown to the role")
+    service: str
+    reason: str
+    status: CallbackStatus
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: CallbackView, zone: tzinfo, *, show_phone: bool) -> CallbackOut:
+        return cls(
+            id=view.id, phone_masked=view.phone_masked, phone=view.phone if show_phone else None,
+            service=view.service, reason=view.reason, status=view.status, created_at=local(view.created_at, zone),
+        )
+
+
+class CallbackStatusIn(Strict):
+    status: CallbackStatus = Field(description="open, called (someone is calling back) or done")
 
 
 class Problem(BaseModel):
