@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-_SECRET_ARGS = ("ticket", "birthdate")
+_SECRET_ARGS = ("ticket", "birthdate", "phone", "callback_phone")
 
 
 @dataclass(frozen=True)

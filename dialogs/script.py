@@ -72,7 +72,7 @@ _MESSAGES = {
     "keypad_digits": "ボタンで番号を押して、最後にシャープを押してください。",
     "keypad_date": "ボタンで、月と日を4桁で押してください。12月3日なら、イチ、ニー、ゼロ、サンです。",
     "keypad_time": "ボタンで、時間を4桁で押してください。午後2時半なら、イチ、ヨン、サン、ゼロです。",
-    "keypad_birthdate": "ボタンで、生年月日を西暦8桁で押してください。1965年5月6日なら、イチ、キュウ、ロク、ゴー、ゼロ、ゴー、ゼロ、ロクです。",
+    "keypad_birthdate": "ボタンで、生年月日を西暦8桁で押してください。千九百六十五年五月六日なら、イチ、キュウ、ロク、ゴー、ゼロ、ゴー、ゼロ、ロクです。",
     "keypad_yesno": "はいの場合は{yes_key}、いいえの場合は{no_key}を押してください。",
     "keypad_choice": "ボタンでお選びください。",
     # Nobody to hand over to (outside staffed hours, or no operator logged in).

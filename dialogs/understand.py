@@ -24,7 +24,7 @@ from dialogs.script import Step
 
 CLOSED_SET_THRESHOLD = 0.75
 CLOSED_SET_MARGIN = 0.1
-_RELATIVE_DAYS = ((1, "明日"), (2, "明後日"), (3, "明明後日"))
+_RELATIVE_DAYS = ((1, "あした"), (2, "あさって"), (3, "しあさって"))  # as said: g2p reads 明後日 みょうごにち
 _WEEKDAY_NAMES = "月火水木金土日"
 
 
@@ -57,7 +57,7 @@ def offered_times(times: Sequence[time]) -> Expected:
 
 
 def open_dates(days: Sequence[date], *, today: date) -> Expected:
-    """Open dates as callers say them: 十二月三日, 三日, 水曜日, and 明日 / 明後日 / 明明後日 nearby."""
+    """Open dates as callers say them: 十二月三日, 三日, 水曜日, and あした / あさって / しあさって nearby."""
     forms = []
     for day in sorted(set(days)):
         words = [date_reading(day, weekday=False), f"{kanji(day.day)}日", f"{_WEEKDAY_NAMES[day.weekday()]}曜日"]
@@ -90,13 +90,17 @@ def interpret(step: Step, nbest: Sequence[str], *, today: date, expected: Expect
 
 
 def closest(expected: Expected, nbest: Sequence[str]) -> object | None:
-    """The member of the closed set whose reading is nearest to what was heard, when clearly so."""
-    heard = [fold(spoken) for spoken in (_sound(text) for text in nbest) if spoken]
+    """The member of the closed set whose reading is nearest to what was heard, when clearly so.
+
+    The whole answer, politeness taken off, is compared: a near miss of a value said alone
+    (しあげさって for しあさって), never a stretch of a longer sentence that happens to sound alike.
+    """
+    heard = [core for core in (_core(fold(_sound(text))) for text in nbest) if core]
     if not heard:
         return None
     scores = []
     for value, phrases in expected.forms:
-        score = max((similarity(folded_reading(p), h) for p in phrases for h in heard), default=0.0)
+        score = max((similarity(folded_reading(p), h, within=False) for p in phrases for h in heard), default=0.0)
         scores.append((score, value))
     scores.sort(key=lambda s: s[0], reverse=True)
     best, value = scores[0]
@@ -110,6 +114,28 @@ def closest(expected: Expected, nbest: Sequence[str]) -> object | None:
 def time_mentioned(text: str) -> time | None:
     """A time said along with another answer (「あさっての十時」), by spelling or by sound."""
     return nlu.parse_time(text) or nlu.parse_time(spell(fold(_sound(text))))
+
+
+# Folded politeness around a value: 「…でお願いします」「…がいいです」「…にします」.
+_POLITE_ENDINGS = tuple(sorted((fold(e) for e in (
+    "でおねがいします", "でおねがいいたします", "おねがいします", "おねがいいたします", "でございます", "がいいです",
+    "でいいです", "にしてください", "にします", "でしょうか", "です", "で", "に", "ね", "よ", "じゃあ",
+)), key=len, reverse=True))
+_POLITE_STARTS = tuple(fold(s) for s in ("じゃあ", "それでは", "それじゃ", "では"))
+
+
+def _core(folded: str) -> str:
+    changed = True
+    while changed and folded:
+        changed = False
+        for ending in _POLITE_ENDINGS:
+            if folded.endswith(ending) and len(folded) > len(ending):
+                folded, changed = folded[: -len(ending)], True
+                break
+    for start in _POLITE_STARTS:
+        if folded.startswith(start) and len(folded) > len(start):
+            return folded[len(start):]
+    return folded
 
 
 def _sound(text: str) -> str:

@@ -121,17 +121,19 @@ def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return previous[-1]
 
 
-def similarity(expected: str, heard: str) -> float:
-    """How well `expected` (a folded reading) is found somewhere in `heard`: 1.0 when it is
-    contained, else 1 - mora edit distance / length over the best window of `heard` (a mora
-    that shares its consonant or vowel with the one expected costs half)."""
+def similarity(expected: str, heard: str, *, within: bool = True) -> float:
+    """How alike two folded readings sound: 1 - mora edit distance / length (a mora that shares
+    its consonant or vowel with the one expected costs half). With `within`, `expected` may be
+    found anywhere in `heard` (1.0 when contained; else the best window of `heard`)."""
     want, got = morae(expected), morae(heard)
     if not want or not got:
         return 0.0
-    if expected in heard:
+    if within and expected in heard:
         return 1.0
+    best = 1.0 - _distance(want, got) / max(len(want), len(got))
+    if not within:
+        return best
     size = len(want)
-    best = 1.0 - _distance(want, got) / max(size, len(got))
     for start in range(max(1, len(got) - size + 2)):
         for width in (size - 1, size, size + 1):
             window = got[start : start + width]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dialogs.engine import Digits, Hangup, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance
+from dialogs.engine import (
+    CheckOperators, Digits, Hangup, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
+)
 
 
 def said(text: str) -> Utterance:
@@ -14,6 +16,8 @@ def keys(digits: str) -> Digits:
 
 
 SILENCE = Silence()
+OPERATORS_IN = OperatorStatus(True)
+NOBODY_IN = OperatorStatus(False, hours="平日の午前八時半から午後五時十五分まで", caller_known=True)
 
 
 def ok(op: str, **value) -> StoreResult:
@@ -35,7 +39,7 @@ BOOKING = {"code": "40912345", "status": "confirmed", "service": "vaccine", "sit
 
 def matches(action, token: str) -> bool:
     """`say~text` (Say containing text), `listen:kind`, `store:op` or `store:op key=value`,
-    `transfer`, `hangup:reason`."""
+    `check-operators`, `transfer`, `hangup:reason`, `keypad:kind` (a keypad-only Listen)."""
     if token.startswith("say~"):
         return isinstance(action, Say) and token[4:] in action.text
     if token.startswith("listen:"):
@@ -45,6 +49,10 @@ def matches(action, token: str) -> bool:
         if not isinstance(action, StoreCall) or action.op != op:
             return False
         return all(str(action.args.get(k)) == v for k, v in (p.split("=", 1) for p in pairs))
+    if token.startswith("keypad:"):
+        return isinstance(action, Listen) and action.kind == token[7:] and action.keypad
+    if token == "check-operators":
+        return isinstance(action, CheckOperators)
     if token == "transfer":
         return isinstance(action, Transfer)
     if token.startswith("hangup:"):

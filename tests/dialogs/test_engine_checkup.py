@@ -7,7 +7,7 @@ import pytest
 
 from dialogs.engine import Engine
 from dialogs.script import load_script
-from tests.dialogs.helpers import BOOKING, SILENCE, assert_covered, fail, keys, ok, play, said, slot
+from tests.dialogs.helpers import BOOKING, OPERATORS_IN, SILENCE, assert_covered, fail, keys, ok, play, said, slot
 
 SCRIPT = load_script(Path(__file__).resolve().parents[2] / "dialogs" / "scripts" / "checkup.yaml")
 TODAY = date(2026, 11, 25)
@@ -90,7 +90,8 @@ FLOWS = {
     ],
     "confirm error goes to an operator": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
-        (fail("confirm", "slot_closed"), ["say~オペレーターにおつなぎします", "store:release_hold hold_id=5"]),
+        (fail("confirm", "slot_closed"), ["check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "store:release_hold hold_id=5"]),
         (ok("release_hold"), ["transfer"]),
     ],
     "cancel, heard as カンセル": MANAGE + [
@@ -110,14 +111,17 @@ FLOWS = {
         (keys("2"), ["say~受診券番号", "listen:digits"]),
         (keys("01234567890"), ["say~生年月日", "listen:birthdate"]),
         (said("昭和30年4月1日"), ["store:lookup"]),
-        (fail("lookup", "not_found"), ["say~見つかりませんでした", "say~オペレーターにおつなぎします", "transfer"]),
+        (fail("lookup", "not_found"), ["say~見つかりませんでした", "check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
     ],
     "silence ends politely": START + [
         (SILENCE, ["say~お声が聞き取れませんでした", "listen:choice"]),
+        (SILENCE, ["say~お声が聞き取れませんでした。ボタンでお選びください", "keypad:choice"]),
         (SILENCE, ["say~ありがとうございました", "hangup:silence"]),
     ],
     "silence ends politely and releases the hold": TO_READBACK + [
         (SILENCE, ["say~お声が聞き取れませんでした", "listen:yesno"]),
+        (SILENCE, ["say~お声が聞き取れませんでした。はいの場合は一、いいえの場合は二を押してください", "keypad:yesno"]),
         (SILENCE, ["say~健診の日をお待ちしております", "store:release_hold hold_id=5"]),
         (ok("release_hold"), ["hangup:silence"]),
     ],

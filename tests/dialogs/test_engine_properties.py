@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialogs.engine import Engine, Hangup, Listen, StoreCall, StoreResult, Transfer
+from dialogs.engine import CheckOperators, Engine, Hangup, Listen, OperatorStatus, StoreCall, StoreResult, Transfer
 from dialogs.script import load_script
 from tests.dialogs.helpers import BOOKING, DAY, SILENCE, keys, said, slot
 
@@ -77,14 +77,18 @@ class FakeStore:
             return [StoreResult(op, True, dict(BOOKING)), StoreResult(op, False, {}, "not_found")][self.pick(2)]
         if op == "cancel":
             return StoreResult(op, True, dict(BOOKING))
+        if op == "request_callback":
+            return [StoreResult(op, True, {"id": 1}), StoreResult(op, False, {}, "invalid_phone"),
+                    StoreResult(op, False, {}, "db_unavailable")][self.pick(3)]
         raise AssertionError(f"unexpected store call {op}")
 
 
 def check_actions(actions):
     assert actions, "an empty action list"
     *body, last = actions
-    assert isinstance(last, (Listen, StoreCall, Transfer, Hangup)), last
-    assert not any(isinstance(a, (Listen, StoreCall, Transfer, Hangup)) for a in body), actions
+    waits = (Listen, StoreCall, CheckOperators, Transfer, Hangup)
+    assert isinstance(last, waits), last
+    assert not any(isinstance(a, waits) for a in body), actions
 
 
 @pytest.mark.parametrize("name", ["vaccine.yaml", "checkup.yaml"])
@@ -106,6 +110,8 @@ def test_random_callers_and_store_answers(name):
                 return
             if isinstance(last, StoreCall):
                 actions = engine.handle(store.answer(last))
+            elif isinstance(last, CheckOperators):
+                actions = engine.handle(OperatorStatus(data.draw(st.booleans()), caller_known=data.draw(st.booleans())))
             else:
                 pool = GOOD.get(last.kind, ANSWERS) if data.draw(st.integers(0, 9)) < 8 else ANSWERS
                 actions = engine.handle(data.draw(st.sampled_from(pool)))

@@ -7,7 +7,10 @@ import pytest
 
 from dialogs.engine import Engine, EngineError, Say
 from dialogs.script import load_script
-from tests.dialogs.helpers import BOOKING, DAY, SILENCE, assert_covered, fail, keys, ok, play, said, slot
+from dialogs.messages import OperatorStatus
+from tests.dialogs.helpers import (
+    BOOKING, DAY, NOBODY_IN, OPERATORS_IN, SILENCE, assert_covered, fail, keys, ok, play, said, slot,
+)
 
 SCRIPT = load_script(Path(__file__).resolve().parents[2] / "dialogs" / "scripts" / "vaccine.yaml")
 TODAY = date(2026, 11, 25)
@@ -109,8 +112,8 @@ FLOWS = {
     ],
     "already booked goes to an operator": TO_READBACK + [
         (said("はい"), ["store:confirm"]),
-        (fail("confirm", "already_booked"), ["say~すでにご予約があります", "say~オペレーターにおつなぎします",
-                                              "store:release_hold hold_id=70"]),
+        (fail("confirm", "already_booked"), ["say~すでにご予約があります", "check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "store:release_hold hold_id=70"]),
         (ok("release_hold"), ["transfer"]),
     ],
     "check a booking": START + [
@@ -215,10 +218,34 @@ FLOWS |= {
     ],
     "operator by voice": START + [
         (said("予約"), ["say~接種券番号", "listen:digits"]),
-        (said("オペレーターと話したい"), ["say~オペレーターにおつなぎします", "transfer"]),
+        (said("オペレーターと話したい"), ["check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
+    ],
+    "operator asked for, nobody there: a call-back to the caller's number": START + [
+        (said("オペレーターをお願いします"), ["check-operators"]),
+        (NOBODY_IN, ["say~おつなぎできません。受付時間は、平日の午前八時半から午後五時十五分までです", "say~折り返しのお電話",
+                     "listen:yesno"]),
+        (said("はい"), ["store:request_callback service=vaccine reason=asked phone=None"]),
+        (ok("request_callback", id=1, phone_tail="5678"), ["say~承りました", "hangup:completed"]),
+    ],
+    "nobody there, a call-back to a typed number": START + [
+        (keys("0"), ["check-operators"]),
+        (OperatorStatus(False), ["say~おつなぎできません。", "say~折り返しのお電話", "listen:yesno"]),
+        (keys("1"), ["say~お電話番号を", "listen:digits"]),
+        (keys("0312345678#"), ["store:request_callback phone=0312345678"]),
+        (fail("request_callback", "invalid_phone"), ["say~お電話番号を", "listen:digits"]),
+        (keys("0312345678#"), ["store:request_callback phone=0312345678"]),
+        (fail("request_callback", "db_unavailable"), ["say~処理ができませんでした", "hangup:completed"]),
+    ],
+    "nobody there, no call-back wanted, the hold given back": TO_READBACK + [
+        (keys("0"), ["check-operators"]),
+        (NOBODY_IN, ["say~おつなぎできません", "store:release_hold hold_id=70"]),
+        (ok("release_hold"), ["say~折り返しのお電話", "listen:yesno"]),
+        (said("いいえ、結構です"), ["say~ありがとうございました", "hangup:completed"]),
     ],
     "operator by key 0, hold released first": TO_READBACK + [
-        (keys("0"), ["say~オペレーターにおつなぎします", "store:release_hold hold_id=70"]),
+        (keys("0"), ["check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "store:release_hold hold_id=70"]),
         (ok("release_hold"), ["transfer"]),
     ],
     "repeat by voice and by star": TO_DATE + [
@@ -229,31 +256,42 @@ FLOWS |= {
         (said("最初からやり直したい"), ["store:release_hold hold_id=70"]),
         (ok("release_hold"), ["say~予約は1", "listen:choice"]),
     ],
-    "two failed turns transfer": TO_DATE + [
+    "an example, then the keypad, then a person": TO_DATE + [
         (said("えーと"), ["say~12月3日、来週の水曜日のように", "listen:date"]),
-        (said("いつでもいいです"), ["say~オペレーターにおつなぎします", "transfer"]),
+        (said("いつでもいいです"), ["say~ボタンで、月と日を4桁で押してください", "keypad:date"]),
+        (keys("99#"), ["check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
+    ],
+    "speech fails twice, the keypad answers": TO_DATE + [
+        (said("ちょっと待ってください"), ["say~12月3日、来週の水曜日のように", "listen:date"]),
+        (said("ちょっと待ってください"), ["say~ボタンで", "keypad:date"]),
+        (keys("1203#"), ["store:find_available date=2026-12-03"]),
     ],
     "a past date is not accepted": TO_DATE + [
         (said("11月20日"), ["say~恐れ入ります", "listen:date"]),  # 11月20日 is next year: accepted? no: see below
     ],
     "silence reprompts then transfers": START + [
         (SILENCE, ["say~お声が聞き取れませんでした。予約は1", "listen:choice"]),
-        (SILENCE, ["say~オペレーターにおつなぎします", "transfer"]),
+        (SILENCE, ["say~お声が聞き取れませんでした。ボタンでお選びください。予約は1", "keypad:choice"]),
+        (SILENCE, ["check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
     ],
     "wrong-length ticket is asked again": START + [
         (keys("1"), ["say~接種券番号", "listen:digits"]),
         (said("12345"), ["say~10桁の番号をお話しいただくか", "listen:digits"]),
-        (keys("123456789#"), ["say~オペレーターにおつなぎします", "transfer"]),
+        (keys("123456789#"), ["say~ボタンで番号を押して", "keypad:digits"]),
+        (keys("1234567890#"), ["say~生年月日", "listen:birthdate"]),
     ],
     "unmapped store failure apologises and transfers": TO_DATE + [
         (said("12月3日"), ["store:find_available"]),
-        (fail("find_available", "bad_arguments"), ["say~処理ができませんでした", "transfer"]),
+        (fail("find_available", "bad_arguments"), ["say~処理ができませんでした", "check-operators"]),
+        (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
     ],
 }
 # 11月20日 said on 11月25日 means next year's, which is a valid date: the flow above goes on to a store call.
 FLOWS["a past date is not accepted"] = TO_DATE + [
     (keys("20261120"), ["say~恐れ入ります", "listen:date"]),
-    (said("昨日"), ["say~オペレーターにおつなぎします", "transfer"]),
+    (said("昨日"), ["say~ボタンで", "keypad:date"]),
 ]
 
 
@@ -299,7 +337,8 @@ def test_nbest_alternatives_are_tried_in_order():
     from dialogs.engine import Utterance
 
     actions = engine.handle(Utterance(("えーと", "12月3日"), 0.4))
-    assert actions[0].args["date"] == "2026-12-03"
+    assert actions[0].text == "十二月三日ですね。" and actions[0].kind == "readback"  # not the top one: confirmed
+    assert engine.handle(said("はい"))[0].args["date"] == "2026-12-03"
 
 
 @pytest.mark.parametrize(
@@ -332,7 +371,7 @@ def test_transfer_summary_after_the_hold_is_given_back():
 
 def test_failed_questions_are_named_in_the_summary():
     engine = Engine(SCRIPT, today=TODAY)
-    actions = play(engine, FLOWS["two failed turns transfer"])
+    actions = play(engine, FLOWS["an example, then the keypad, then a person"])
     assert "聞き取れなかった質問: date" in actions[-1].summary
 
 
@@ -358,8 +397,9 @@ def test_min_confidence_asks_again_but_still_hears_intents():
     assert "恐れ入ります" in unsure[0].text and engine.step == "menu"
     sure = engine.handle(Utterance(("予約",), 0.8))
     assert engine.step == "ticket" and "接種券番号" in sure[0].text
-    transfer = engine.handle(Utterance(("オペレーター",), 0.2))
-    assert transfer[-1].__class__.__name__ == "Transfer"
+    asked = engine.handle(Utterance(("オペレーター",), 0.2))
+    assert asked[-1].__class__.__name__ == "CheckOperators"
+    assert engine.handle(OPERATORS_IN)[-1].__class__.__name__ == "Transfer"
 
 
 def test_failures_count_the_failed_turns_of_the_current_step():
