@@ -77,6 +77,12 @@ def parse_digits(text: str, *, length: int | None = None) -> str | None:
         if len(joined) == length:
             return joined
     best = max(runs, key=len)
-    if len(best) == 1 and len(runs) > 1:
-        return None  # scattered single kana (し, く, ご) inside words: not a number
+    if len(best) == 1 and (len(runs) > 1 or not _alone(text)):
+        return None  # a single kana (し, く, ご) inside words, as in ください: not a number
     return best
+
+
+def _alone(text: str) -> bool:
+    """The text is one digit word and nothing else (「いち」, 「9」), separators aside."""
+    core = "".join(ch for ch in text if ch not in _SEPARATORS)
+    return core.isdigit() or core in _DIGIT_WORDS

@@ -20,6 +20,7 @@ import pyopenjtalk
 OPENJTALK_LOCK = threading.Lock()
 
 _NOT_KANA = re.compile(r"[^ぁ-ゖー]")
+_ALL_KANA = re.compile(r"[ぁ-ゖー\s、。,.!?！？・]*")
 _DIGIT_RUN = re.compile(r"\d{3,}")
 _KANJI_DIGITS = "〇一二三四五六七八九"
 _SMALL = str.maketrans("ぁぃぅぇぉゎを", "あいうえおわお")  # を sounds お
@@ -53,7 +54,10 @@ def reading(text: str, *, digit_by_digit: bool = False) -> str:
     """
     if digit_by_digit:
         text = _DIGIT_RUN.sub(lambda m: "".join(_KANJI_DIGITS[int(d)] for d in m.group()), text)
-    return _NOT_KANA.sub("", jaconv.kata2hira(g2p_kana(jaconv.kata2hira(text))))
+    kana = jaconv.kata2hira(text)
+    if _ALL_KANA.fullmatch(kana):  # already a reading (Vosk, hiragana): g2p would read は as the particle わ
+        return _NOT_KANA.sub("", kana)
+    return _NOT_KANA.sub("", jaconv.kata2hira(g2p_kana(kana)))
 
 
 def fold(kana: str) -> str:
@@ -104,11 +108,14 @@ def _sound(mora: str) -> tuple[str, str]:
 
 
 def _substitution(a: str, b: str) -> float:
-    """0 for the same mora, 0.5 for one sharing its consonant or its vowel (く/きゅ, じ/じゅ), else 1."""
+    """0 for the same mora; 0.5 for one sharing its consonant (く/きゅ, じ/じゅ), 0.75 for one sharing
+    only its vowel (こ/も); else 1."""
     if a == b:
         return 0.0
     (ca, va), (cb, vb) = _sound(a), _sound(b)
-    return 0.5 if (ca and ca == cb) or (va and va == vb) else 1.0
+    if ca and ca == cb:
+        return 0.5
+    return 0.75 if va and va == vb else 1.0
 
 
 def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:

@@ -95,7 +95,7 @@ def check_actions(actions):
 def test_random_callers_and_store_answers(name):
     script = load_script(SCRIPTS / name)
 
-    @settings(max_examples=300, derandomize=True, database=None, deadline=None)
+    @settings(max_examples=600, derandomize=True, database=None, deadline=None)
     @given(st.data())
     def run(data):
         store = FakeStore(data)

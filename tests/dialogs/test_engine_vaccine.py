@@ -413,3 +413,59 @@ def test_failures_count_the_failed_turns_of_the_current_step():
     assert engine.failures == 2  # a silence is a failed turn too
     engine.handle(said("予約したいです"))
     assert engine.failures == 0  # a new step starts clean
+
+
+def test_a_near_miss_of_an_open_date_is_confirmed_before_it_is_used():
+    engine = Engine(SCRIPT, today=TODAY, open_days=[date(2026, 11, 28), date(2026, 12, 3)])
+    play(engine, TO_DATE)
+    asked = engine.handle(said("仕上さってでお願いします"))  # しあさって as Whisper spelled it
+    assert [a.__class__.__name__ for a in asked] == ["Say", "Listen"]
+    assert asked[0].text == "十一月二十八日ですね。" and asked[1].kind == "yesno"
+    assert engine.handle(said("はい"))[0].args["date"] == "2026-11-28"
+
+
+def test_a_confirmation_answered_no_is_a_miss_and_the_question_is_asked_again():
+    engine = Engine(SCRIPT, today=TODAY, open_days=[date(2026, 11, 28)])
+    play(engine, TO_DATE)
+    engine.handle(said("仕上さってでお願いします"))
+    again = engine.handle(said("いいえ、違います"))
+    assert "12月3日、来週の水曜日のように" in again[0].text and engine.failures == 1
+    assert engine.handle(keys("1203#"))[0].args["date"] == "2026-12-03"
+
+
+def test_an_unclear_confirmation_is_asked_once_more_then_counts_as_a_miss():
+    engine = Engine(SCRIPT, today=TODAY, open_days=[date(2026, 11, 28)])
+    play(engine, TO_DATE)
+    engine.handle(said("仕上さってでお願いします"))
+    assert engine.handle(said("えーと"))[0].text == "十一月二十八日ですね。"
+    assert "のように" in engine.handle(SILENCE)[0].text
+
+
+def test_homophones_book_the_time_said():
+    engine = Engine(SCRIPT, today=TODAY)
+    play(engine, TO_DATE)
+    found = engine.handle(said("朝っての十字でお願いいします"))  # あさっての十時
+    assert found[0].args["date"] == "2026-11-27"
+    held = engine.handle(ok("find_available", slots=[slot(8, "10:00", day="2026-11-27"), slot(9, "11:00", day="2026-11-27")]))
+    assert held[0].op == "hold" and held[0].args["slot_id"] == 8  # the time said with the date: not asked again
+
+
+def test_low_confidence_values_are_confirmed_but_clear_ones_are_not():
+    from dataclasses import replace
+
+    from dialogs.engine import Utterance
+
+    engine = Engine(replace(SCRIPT, confirm_below=0.6), today=TODAY)
+    play(engine, TO_TIME)
+    unsure = engine.handle(Utterance(("2時半で",), 0.4))
+    assert unsure[0].text == "午後二時半ですね。"
+    assert engine.handle(keys("1"))[0].args["slot_id"] == 4
+
+
+def test_every_listen_tells_the_recognizer_what_the_step_expects():
+    engine = Engine(SCRIPT, today=TODAY)
+    actions = play(engine, TO_TIME)
+    listen = actions[-1]
+    assert {"時間", "午前九時", "午後二時半", "午後三時"} <= set(listen.hints)  # the script's words and the offers
+    assert {"九時", "二時半", "三時"} <= set(listen.grammar) and not listen.keypad
+    assert engine.handle(said("ええと"))[-1].grammar == listen.grammar
