@@ -51,7 +51,7 @@ class Engine:
         self.script = script
         self.today = today
         self.open_days = tuple(open_days)  # dates with open places: a doubtful date answer prefers these
-        self._steps = {**_callback_steps(script), **script.steps}
+        self._steps = {**callback_steps(script), **script.steps}
         self._confirming: object | None = None  # a doubtful answer at the current step, being confirmed
         self._confirm_asked = 0
         self._handover_reason = ""
@@ -338,10 +338,7 @@ class Engine:
         return self._keypad(step, lead=self.script.messages["no_input"])
 
     def _keypad(self, step: Step, *, lead: str) -> list[Action]:
-        instruction = step.keypad or self.script.messages[f"keypad_{step.ask}"]
-        if step.ask == "choice" and not step.keypad:
-            instruction += step.say  # the menu names its keys
-        say = self._say(lead + instruction, step)
+        say = self._say(keypad_prompt(self.script, step, lead), step)
         self._last_says = [say]
         return [say, self._listen(step, keypad=True)]
 
@@ -506,11 +503,19 @@ class Engine:
         return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind)
 
 
+def keypad_prompt(script: Script, step: Step, lead: str) -> str:
+    """The second miss: `lead` (not understood / not heard), then how to answer on the keypad."""
+    instruction = step.keypad or script.messages[f"keypad_{step.ask}"]
+    if step.ask == "choice" and not step.keypad:
+        instruction += step.say  # the menu names its keys
+    return lead + instruction
+
+
 CALLBACK_STEP = "callback_offer"
 _YESNO = Step(name="confirm", line=0, ask="yesno", hints=("はい", "いいえ"))
 
 
-def _callback_steps(script: Script) -> dict[str, Step]:
+def callback_steps(script: Script) -> dict[str, Step]:
     """The steps every script has for a caller nobody can take: a call-back request, then goodbye."""
     m = script.messages
     steps = (

@@ -12,26 +12,28 @@ import asyncio
 import logging
 from typing import Any
 
+from dialogs.engine import callback_steps, keypad_prompt
 from dialogs.render import render
 from dialogs.script import Script, placeholders
 from ivr.session import APOLOGY_GOODBYE, APOLOGY_TRANSFER
 
 logger = logging.getLogger(__name__)
-SCRIPT_PLACEHOLDERS = frozenset({"title", "operator_key"})  # known from the script alone
+SCRIPT_PLACEHOLDERS = frozenset({"title", "operator_key", "yes_key", "no_key"})  # known from the script alone
 
 
 def fixed_prompts(script: Script) -> list[str]:
     """Every text the engine or the session may say unchanged on any call, in first-use order."""
     messages = script.messages
-    texts = [messages["transfer"], messages["goodbye"], messages["error"] + messages["transfer"],
+    texts = [messages["transfer"], messages["goodbye"], messages["error"], messages["no_operator"],
              APOLOGY_TRANSFER, APOLOGY_GOODBYE]
-    for step in script.steps.values():
+    for step in [*script.steps.values(), *callback_steps(script).values()]:
         if not step.say:
             continue
         texts.append(step.say)
-        if step.ask:  # what the engine says after a turn not understood, or silence
+        if step.ask:  # what the engine says after a turn not understood, or silence: an example, then keys
             texts.append(step.reprompt or messages["reprompt"] + step.say)
             texts.append(messages["no_input"] + step.say)
+            texts += [keypad_prompt(script, step, messages["reprompt"]), keypad_prompt(script, step, messages["no_input"])]
     fixed = [render(text, {}, script) for text in texts if set(placeholders(text)) <= SCRIPT_PLACEHOLDERS]
     return list(dict.fromkeys(fixed))
 

@@ -37,6 +37,8 @@ def test_every_prompt_of_the_opening_turns_is_fixed():
         actions = engine.start() + engine.handle(Utterance(("天気はどうですか",), 0.9)) + engine.handle(Silence())
         said = [a.text for a in actions if isinstance(a, Say)]
         assert said and set(said) <= fixed, name
+        keypad = engine.handle(Silence())
+        assert {a.text for a in keypad if isinstance(a, Say)} <= fixed, name  # the keypad step too
         assert APOLOGY_TRANSFER in fixed and script.messages["transfer"] in fixed
         assert not any("{" in text for text in fixed)
 

@@ -178,7 +178,7 @@ def env(tmp_path):
 
 
 def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi | None = None,
-         drain_after_hold: bool = False):
+         drain_after_hold: bool = False, operators=None):
     settings, factory = env
     bus, conn, recognizer, synth = EventBus(), FakeConn(), FakeRecognizer(), FakeSynth()
     caller = Caller(conn, recognizer, answers)
@@ -194,7 +194,7 @@ def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi |
         recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
         store=execute, bus=bus, endpointer_factory=caller.listening, barge_in_factory=FakeBargeIn,
         hints_factory=lambda listen: None, today=lambda: TODAY, ami=ami if ami is not None else FakeAmi(),
-        record_call=records.append,
+        operators=operators, record_call=records.append,
         timing=Timing(reprompt_silence=30 if drain_after_hold else 0.3, digit_timeout=0.3, max_call=30),
     )
 
@@ -294,9 +294,10 @@ def test_a_failing_store_is_apologised_for_and_handed_over(env):
 
 def test_a_silent_caller_is_reprompted_then_transferred(env):
     ami = FakeAmi()
-    outcome, published, _, synth, *_ = _run(env, [("silence",), ("silence",)], ami=ami)
+    outcome, published, _, synth, *_ = _run(env, [("silence",), ("silence",), ("silence",)], ami=ami)
     assert outcome == "transferred"
-    assert sum("お声が聞き取れませんでした" in text for text in synth.said) == 1
+    assert sum("お声が聞き取れませんでした" in text for text in synth.said) == 2
+    assert any("ボタンでお選びください" in text for text in synth.said)  # the keypad before a person
     assert ami.vars and ami.vars[0][1:] == ("IVR_NEXT", "operator")
 
 
@@ -309,6 +310,32 @@ def test_failed_turns_are_published_and_flag_the_call_for_help(env):
     for event in published[:-1]:  # up to the hand-over, before CallEnded removes the call
         live.apply(event)
     assert live.get(failed[0].call_id).needs_help
+
+
+def test_nobody_to_answer_the_caller_leaves_a_call_back_request_instead_of_a_ringing_queue(env):
+    ami = FakeAmi()
+    nobody = lambda: (False, "平日の午前八時半から午後五時十五分まで")  # noqa: E731
+    outcome, published, conn, synth, _, factory = _run(env, [("keys", "0"), ("say", "はい")], ami=ami,
+                                                       operators=nobody)
+    assert outcome == "completed" and not ami.vars  # never sent to the queue
+    assert not any(isinstance(e, events.Transferred) for e in published)
+    assert any("受付時間は、平日の午前八時半から午後五時十五分までです" in text for text in synth.said)
+    assert any("承りました" in text for text in synth.said)
+    requests = run_in_transaction(factory, store.list_callbacks)
+    assert [(r.phone, r.service, r.reason) for r in requests] == [("09012345678", "vaccine", "asked")]
+    assert conn.hung_up
+
+
+def test_without_a_channel_to_hand_over_the_caller_is_offered_a_call_back(env):
+    class NoChannelAmi(FakeAmi):
+        async def wait_call(self, call_uuid, timeout=2.0):
+            return None
+
+    ami = NoChannelAmi()
+    outcome, _, _, synth, _, factory = _run(env, [("keys", "0"), ("keys", "2")], ami=ami)
+    assert outcome == "completed" and not ami.vars
+    assert any("おつなぎできません" in text for text in synth.said)
+    assert not run_in_transaction(factory, store.list_callbacks)
 
 
 def test_masking():
