@@ -67,10 +67,10 @@ class VoskStream:
     """Synchronous streaming recognizer: `accept(pcm8k) -> Partial | Final | None`, `finish() -> Final`."""
 
     def __init__(self, model: vosk.Model, hints: Hints = NO_HINTS, *, rate: int = PHONE_RATE, alternatives: int = 3) -> None:
-        if hints.grammar:
-            grammar = json.dumps(grammar_for(model, hints.grammar), ensure_ascii=False)
-            self._rec = vosk.KaldiRecognizer(model, ASR_RATE, grammar)
-        else:
+        phrases = grammar_for(model, hints.grammar) if hints.grammar else []
+        if any(p != UNKNOWN for p in phrases):
+            self._rec = vosk.KaldiRecognizer(model, ASR_RATE, json.dumps(phrases, ensure_ascii=False))
+        else:  # no grammar, or none of its words known to the model: free dictation, never "[unk]" only
             self._rec = vosk.KaldiRecognizer(model, ASR_RATE)
         self._rec.SetMaxAlternatives(alternatives)
         self._rate = rate

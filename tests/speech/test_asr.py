@@ -141,3 +141,10 @@ def test_vosk_grammar_drops_words_the_model_does_not_know(vosk_ko):
     from ivr.speech.vosk_backend import grammar_for
 
     assert grammar_for(vosk_ko.model, ("네", "예약 확인", "zzqx")) == ["네", "예약 확인"]
+
+
+def test_vosk_grammar_of_unknown_words_only_falls_back_to_dictation(vosk_ko, tmp_path):
+    """A Japanese step grammar on a model that knows none of its words must not reduce the turn to "[unk]"."""
+    pcm = korean("예약", tmp_path)
+    unknown_only = vosk_ko.recognize_sync(pcm, Hints(grammar=("十時", "午前十時")))
+    assert unknown_only.text  # a grammar of "[unk]" alone would hear nothing at all
