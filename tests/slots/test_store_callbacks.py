@@ -179,12 +179,12 @@ def test_two_calls_asking_at_once_make_one_request(Session):
         assert len(store.list_callbacks(session)) == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite serializes writers at BEGIN IMMEDIATE
 def test_two_calls_racing_past_the_check_make_one_request(engine, Session, monkeypatch):
     """Both transactions miss each other's request in the first look; the index decides."""
     from slots import callbacks
 
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite serializes writers at BEGIN IMMEDIATE: both can never look at once")
     looked = threading.Barrier(2, timeout=10)
     real_open_on = callbacks._open_on
     calls = threading.local()
