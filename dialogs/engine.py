@@ -489,12 +489,11 @@ class Engine:
         words and a few of the offered values; a grammar of them where the step's set is closed."""
         kind = step.ask or "text"
         expected = self._expected(step) if kind == "time" else None
-        offered = [phrases[0] for _, phrases in expected.forms] if expected else []
+        forms = expected.forms if expected else ()
         words = [*step.hints, *(word for option in step.options for word in option.words)]
-        hints = tuple(dict.fromkeys([*words, *offered[:_OFFERED_HINTS]]))
-        closed = kind in ("choice", "yesno") or bool(expected)
-        grammar = tuple(dict.fromkeys([*words, *(p for _, phrases in expected.forms for p in phrases)])) if expected else (
-            tuple(dict.fromkeys(words)) if closed else ())
+        hints = tuple(dict.fromkeys([*words, *(phrases[0] for _, phrases in forms[:_OFFERED_HINTS])]))
+        closed = kind in ("choice", "yesno") or bool(forms)
+        grammar = tuple(dict.fromkeys([*words, *(p for _, phrases in forms for p in phrases)])) if closed else ()
         max_digits = (step.length or _PHONE_DIGITS) if kind == "digits" else _MAX_DIGITS.get(kind)
         return Listen(kind, hints, max_digits, grammar=grammar, keypad=keypad)
 
