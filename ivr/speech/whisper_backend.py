@@ -5,6 +5,13 @@ utterance plus 1 s (at least 10 s, below which Whisper starts repeating itself) 
 `Whisper.generate` directly is about 4x faster. Beam search (no sampling, no temperature
 fallback) makes results deterministic. Utterances waiting at the same time are decoded in one
 batch; `parallel` model replicas (one thread each) run on separate cores.
+
+CTranslate2 decodes a batch only when `<|startoftranscript|>` sits at the same position in every
+prompt, i.e. when the prompts (the step's key words, tokenized) have the same length: prompts of
+equal length but different words decode together and give the same text as alone. So a batch is the
+oldest waiting utterance plus the following ones whose prompt has its length; the others stay
+queued in order and the oldest of them leads the next batch. A batch that fails anyway is decoded
+again one utterance at a time, so that only an utterance that fails alone gets the AsrError.
 """
 
 from __future__ import annotations
@@ -12,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import queue
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +74,35 @@ class _Job:
     hints: Hints
     future: Future
     queued_at: float
+    key: Hashable = None  # jobs decode together only when their keys are equal (the prompt length)
+
+
+def take_batch(pending: deque[_Job], max_batch: int) -> list[_Job]:
+    """Take the next batch from `pending` (oldest first), in place.
+
+    The oldest job leads; after it come, in order, the waiting jobs whose key equals its key, up to
+    `max_batch`. Jobs with another key stay in `pending` in their order, so the oldest of them
+    leads the next batch. A job whose future was cancelled (its caller is gone) is dropped; every
+    job taken is marked running, so it can no longer be cancelled under the worker.
+    """
+    batch: list[_Job] = []
+    kept: list[_Job] = []
+    while pending and len(batch) < max_batch:
+        job = pending.popleft()
+        if batch and job.key != batch[0].key:
+            kept.append(job)
+        elif job.future.set_running_or_notify_cancel():
+            batch.append(job)
+    pending.extendleft(reversed(kept))
+    return batch
 
 
 class WhisperDecoder:
-    """Synchronous, thread-safe: `decode_batch([float32 16 kHz arrays], [Hints])`."""
+    """Synchronous, thread-safe: `decode_batch([float32 16 kHz arrays], [Hints])`.
+
+    Every utterance of one `decode_batch` call must have the same `batch_key` (CTranslate2 raises
+    otherwise); `WhisperRecognizer` groups them so.
+    """
 
     backend = "whisper"
 
@@ -88,6 +120,10 @@ class WhisperDecoder:
         padded[: min(samples.size, padded.size)] = samples[: padded.size]
         mel = self.features(padded, padding=0)
         return mel[:, : window * ASR_RATE // self.features.hop_length]
+
+    def batch_key(self, hints: Hints) -> int:
+        """Utterances decode in one batch only when their keys are equal: the prompt's token count."""
+        return len(self._prompt(hints))
 
     def _prompt(self, hints: Hints) -> list[int]:
         prompt: list[int] = []
@@ -132,16 +168,34 @@ class WhisperDecoder:
 
 
 class WhisperRecognizer:
-    """The shared async recognizer: a queue served by `parallel` worker threads that batch."""
+    """The shared async recognizer: a queue served by `parallel` worker threads that batch.
+
+    `decoder` replaces the Whisper model (tests): anything with `decode_batch(samples, hints)` and
+    `batch_key(hints)`.
+    """
 
     backend = "whisper"
 
-    def __init__(self, model_dir: Path, *, parallel: int = 2, max_batch: int = 8, beam_size: int = 5) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        parallel: int = 2,
+        max_batch: int = 8,
+        beam_size: int = 5,
+        decoder: WhisperDecoder | None = None,
+    ) -> None:
         if parallel < 1 or max_batch < 1:
             raise ValueError("parallel and max_batch must be at least 1")
-        self.decoder = WhisperDecoder(model_dir, parallel=parallel, beam_size=beam_size)
+        if decoder is None:
+            if model_dir is None:
+                raise ValueError("WhisperRecognizer needs a model_dir or a decoder")
+            decoder = WhisperDecoder(model_dir, parallel=parallel, beam_size=beam_size)
+        self.decoder = decoder
         self.max_batch = max_batch
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._pending: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
         self._workers = [
             threading.Thread(target=self._serve, name=f"whisper-{i}", daemon=True) for i in range(parallel)
         ]
@@ -149,10 +203,20 @@ class WhisperRecognizer:
             worker.start()
 
     def submit(self, pcm8k: bytes, hints: Hints = NO_HINTS, rate: int = PHONE_RATE) -> Future:
-        """Thread-safe; the future resolves to an AsrResult."""
-        samples = to_float(resample(pcm8k, rate, ASR_RATE))
+        """Thread-safe; the future resolves to an AsrResult (or fails with AsrError)."""
         future: Future = Future()
-        self._jobs.put(_Job(samples, hints, future, time.monotonic()))
+        try:
+            samples = to_float(resample(pcm8k, rate, ASR_RATE))
+            key = self.decoder.batch_key(hints)
+        except Exception as exc:  # noqa: BLE001 - the caller gets the error as a value
+            future.set_exception(AsrError(f"whisper cannot take this utterance: {exc}"))
+            return future
+        with self._ready:
+            if self._closed:
+                future.set_exception(AsrError("whisper recognizer is closed"))
+                return future
+            self._pending.append(_Job(samples, hints, future, time.monotonic(), key))
+            self._ready.notify()
         return future
 
     async def recognize(self, pcm8k: bytes, hints: Hints = NO_HINTS) -> AsrResult:
@@ -162,50 +226,58 @@ class WhisperRecognizer:
         return self.submit(pcm, hints, rate).result()
 
     def _take_batch(self) -> list[_Job] | None:
-        first = self._jobs.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < self.max_batch:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                self._jobs.put(None)
-                break
-            batch.append(job)
-        return batch
+        """The next batch (possibly empty when every job taken was cancelled); None once closed and drained."""
+        with self._ready:
+            while not self._pending and not self._closed:
+                self._ready.wait()
+            if not self._pending:
+                return None
+            batch = take_batch(self._pending, self.max_batch)
+            if self._pending:  # jobs of another prompt length: another idle worker may take them now
+                self._ready.notify()
+            return batch
 
     def _serve(self) -> None:
         while (batch := self._take_batch()) is not None:
-            started = time.monotonic()
-            try:
-                outputs = self.decoder.decode_batch([j.samples for j in batch], [j.hints for j in batch])
-            except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error as a value
-                logger.exception("whisper decode failed for a batch of %d", len(batch))
+            if batch:
+                self._decode(batch)
+
+    def _decode(self, batch: list[_Job]) -> None:
+        started = time.monotonic()
+        try:
+            outputs = self.decoder.decode_batch([j.samples for j in batch], [j.hints for j in batch])
+            if len(outputs) != len(batch):
+                raise AsrError(f"{len(outputs)} results for {len(batch)} utterances")
+        except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error as a value
+            if len(batch) > 1:
+                logger.warning("whisper decode failed for a batch of %d (%s); decoding each alone", len(batch), exc)
                 for job in batch:
-                    job.future.set_exception(AsrError(f"whisper decode failed: {exc}"))
-                continue
-            elapsed = time.monotonic() - started
-            for job, (text, nbest, confidence) in zip(batch, outputs, strict=True):
-                job.future.set_result(
-                    AsrResult(
-                        text=text,
-                        nbest=nbest,
-                        confidence=confidence,
-                        decode_seconds=elapsed,
-                        backend=self.backend,
-                        audio_seconds=job.samples.size / ASR_RATE,
-                        wait_seconds=started - job.queued_at,
-                    )
+                    self._decode([job])
+                return
+            logger.exception("whisper decode failed for an utterance of %.1f s", batch[0].samples.size / ASR_RATE)
+            batch[0].future.set_exception(AsrError(f"whisper decode failed: {exc}"))
+            return
+        elapsed = time.monotonic() - started
+        for job, (text, nbest, confidence) in zip(batch, outputs, strict=True):
+            job.future.set_result(
+                AsrResult(
+                    text=text,
+                    nbest=nbest,
+                    confidence=confidence,
+                    decode_seconds=elapsed,
+                    backend=self.backend,
+                    audio_seconds=job.samples.size / ASR_RATE,
+                    wait_seconds=started - job.queued_at,
                 )
+            )
 
     def close(self) -> None:
-        for _ in self._workers:
-            self._jobs.put(None)
+        """Stop taking utterances; the workers finish the ones already queued, then exit."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
         for worker in self._workers:
             worker.join(timeout=30)
 
 
-__all__ = ["WhisperDecoder", "WhisperRecognizer", "collapse_repeats"]
+__all__ = ["WhisperDecoder", "WhisperRecognizer", "collapse_repeats", "take_batch"]
