@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     tts_backend: Literal["openjtalk", "espeak"] = "openjtalk"
     tts_speed: float = 0.9
     tts_volume_dbfs: float = -4.5
+    tts_processes: int = 2  # synthesis worker processes for `ivr serve` (one per core); 0: a thread
     prompt_cache_dir: Path = Path("var/prompt-cache")
     dialog_script: Path = Path("dialogs/scripts/vaccine.yaml")
 

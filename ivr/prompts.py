@@ -16,6 +16,7 @@ from dialogs.engine import callback_steps, keypad_prompt
 from dialogs.render import render
 from dialogs.script import Script, placeholders
 from ivr.session import APOLOGY_GOODBYE, APOLOGY_TRANSFER
+from ivr.speech.tts import split_stream_pieces
 
 logger = logging.getLogger(__name__)
 SCRIPT_PLACEHOLDERS = frozenset({"title", "operator_key", "yes_key", "no_key"})  # known from the script alone
@@ -34,16 +35,19 @@ def fixed_prompts(script: Script) -> list[str]:
             texts.append(step.reprompt or messages["reprompt"] + step.say)
             texts.append(messages["no_input"] + step.say)
             texts += [keypad_prompt(script, step, messages["reprompt"]), keypad_prompt(script, step, messages["no_input"])]
+    # the fixed head of a prompt with call data (予約しました。 before the code) plays while the rest renders
+    texts += [piece for step in script.steps.values() if placeholders(step.say)
+              for piece in split_stream_pieces(step.say) if not placeholders(piece)]
     fixed = [render(text, {}, script) for text in texts if set(placeholders(text)) <= SCRIPT_PLACEHOLDERS]
     return list(dict.fromkeys(fixed))
 
 
 async def warm_prompts(synthesizer: Any, script: Script) -> int:
-    """Render the script's fixed prompts into the cache, one per worker-thread call, so that
-    cancelling it (the service stopping) stops between prompts; returns how many were new."""
+    """Render the script's fixed prompts into the cache one by one, so that cancelling it (the
+    service stopping) stops between prompts; returns how many were new."""
     texts = fixed_prompts(script)
     new = 0
     for text in texts:
-        new += await asyncio.to_thread(synthesizer.warm, [text])
+        new += await synthesizer.warm_async(text)
     logger.info("prompt cache warm: %d fixed prompts, %d newly rendered", len(texts), new)
     return new

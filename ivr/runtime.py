@@ -46,6 +46,7 @@ class IvrRuntime:
         self._script: Any | None = None
         self._warming: asyncio.Task[int] | None = None  # the prompt cache, filled while calls are taken
         self._calls: set[asyncio.Task[str]] = set()
+        self._owned: list[Any] = []  # the recognizer and synthesizer this runtime built, closed on stop
 
     # -- life -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -57,10 +58,13 @@ class IvrRuntime:
             from ivr.speech.asr import load_recognizer
 
             self.recognizer = await asyncio.to_thread(load_recognizer, self.settings)
+            self._owned.append(self.recognizer)
         if self.synthesizer is None:
             from ivr.speech.tts import load_synthesizer
 
-            self.synthesizer = await asyncio.to_thread(load_synthesizer, self.settings)
+            self.synthesizer = await asyncio.to_thread(load_synthesizer, self.settings,
+                                                       processes=self.settings.tts_processes)
+            self._owned.append(self.synthesizer)
         if self.ami is None:
             host, port = parse_host_port(self.settings.ami)
             self.ami = AmiClient(host, port, self.settings.ami_user, self.settings.ami_secret.get_secret_value())
@@ -92,6 +96,9 @@ class IvrRuntime:
             await self.server.close()
         if self.ami is not None:
             await self.ami.close()
+        for part in self._owned:
+            await asyncio.to_thread(part.close)
+        self._owned.clear()
 
     @property
     def active_calls(self) -> int:

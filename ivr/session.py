@@ -26,6 +26,7 @@ from dialogs.engine import (
 from ivr import events
 from ivr.events import EventBus
 from ivr.privacy import mask_phone
+from ivr.speech.tts import split_stream_pieces
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class CallSession:
         self._keys: deque[str] = deque()
         self._preroll: deque[bytes] = deque(maxlen=deps.timing.preroll_frames)
         self._endpointer: Any | None = None  # set when a barge-in already started an utterance
-        self._rendering: dict[int, asyncio.Task[bytes]] = {}
+        self._rendering: dict[int, list[asyncio.Future[bytes]]] = {}
         self._swallow_hash_until = 0.0
         self._barged = False
         self._gone = False
@@ -157,8 +158,9 @@ class CallSession:
             await self._apologise()
         finally:
             pump.cancel()
-            for task in self._rendering.values():
-                task.cancel()
+            for pieces in self._rendering.values():
+                for task in pieces:
+                    task.cancel()
             await self._release_hold()
             await self._finish()
         return self.outcome
@@ -279,16 +281,15 @@ class CallSession:
     async def _say(self, say: Say) -> None:
         interruptible = say.interruptible and say.kind != "code"
         if self._barged and interruptible:
-            task = self._rendering.pop(id(say), None)
-            if task is not None:
+            for task in self._rendering.pop(id(say), []):
                 task.cancel()
             return  # the caller already started answering: skip the rest of this turn's prompts
-        pcm = await self._rendered(say)
+        pieces = self._rendering.pop(id(say), None) or self._render(say)
+        first = await pieces[0]
         if self._speech_ended_at is not None:
             self._latencies.append(round(time.monotonic() - self._speech_ended_at, 3))
             self._speech_ended_at = None
-        playback = self.conn.sender.play(pcm)
-        done = asyncio.ensure_future(playback.done())
+        done = asyncio.ensure_future(self._play(first, pieces[1:]))
         detector = self.deps.barge_in_factory() if interruptible else None
         getter: asyncio.Future[Any] | None = None
         try:
@@ -315,7 +316,7 @@ class CallSession:
         finally:
             # A getter left waiting (the session cancelled mid-prompt) would take the inbox's
             # "caller gone" marker for itself and mark a live caller as gone.
-            for task in (done, getter):
+            for task in (done, getter, *pieces):
                 if task is not None and not task.done():
                     task.cancel()
 
@@ -325,11 +326,22 @@ class CallSession:
             if not isinstance(action, Say):
                 break
             if id(action) not in self._rendering:
-                self._rendering[id(action)] = asyncio.ensure_future(self.deps.synthesizer.render(action.text))
+                self._rendering[id(action)] = self._render(action)
 
-    async def _rendered(self, say: Say) -> bytes:
-        task = self._rendering.pop(id(say), None)
-        return await task if task is not None else await self.deps.synthesizer.render(say.text)
+    def _render(self, say: Say) -> list[asyncio.Future[bytes]]:
+        """The prompt in pieces rendered at once (the first phrase, then sentences): the fixed head
+        of a read-back (予約しました。) is cached and plays while the part with the call's data renders.
+        Read-backs hold a caller's data: they are never stored in the prompt cache."""
+        synthesizer = self.deps.synthesizer
+        private = say.kind != "prompt"
+        return [asyncio.ensure_future(synthesizer.render(piece, private=private)) for piece in _pieces(say.text)]
+
+    async def _play(self, first: bytes, rest: list[asyncio.Future[bytes]]) -> bool:
+        """Queue each piece as it is ready; True once the last one has played to its end."""
+        playback = self.conn.sender.play(first)
+        for piece in rest:
+            playback = self.conn.sender.play(await piece)
+        return await playback.done()
 
     def _interrupt(self) -> None:
         self.conn.sender.flush()
@@ -493,6 +505,10 @@ class CallSession:
 
 def _is_start(event: Any) -> bool:
     return event is not None and type(event).__name__ == "SpeechStart"
+
+
+def _pieces(text: str) -> list[str]:
+    return split_stream_pieces(text) or [text]
 
 
 def _phone_number(caller: str) -> str | None:

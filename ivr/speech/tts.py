@@ -13,11 +13,14 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
 import re
 import tempfile
 import threading
 import wave
 from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -117,13 +120,39 @@ class PromptCache:
         return len(self._memory)
 
 
-class Synthesizer:
-    """The async face: `await render(text)` -> 8 kHz slin; fixed prompts cached."""
+def backend_for(voice: Voice) -> OpenJTalkBackend | EspeakBackend:
+    return EspeakBackend(voice) if voice.backend == "espeak" else OpenJTalkBackend(voice)
 
-    def __init__(self, backend: OpenJTalkBackend | EspeakBackend, cache: PromptCache) -> None:
+
+_worker_backend: OpenJTalkBackend | EspeakBackend | None = None
+
+
+def _start_worker(voice: Voice) -> None:
+    global _worker_backend
+    _worker_backend = backend_for(voice)
+
+
+def _synthesize_in_worker(text: str) -> bytes:
+    assert _worker_backend is not None, "the synthesis worker was not started"
+    return _worker_backend.synthesize(text)
+
+
+class Synthesizer:
+    """The async face: `await render(text)` -> 8 kHz slin; fixed prompts cached.
+
+    With `processes`, uncached prompts are synthesized in that many worker processes, each with
+    its own Open JTalk: calls do not queue behind one process-wide lock, and the synthesis uses
+    every core without holding the interpreter lock that paces call audio. Without, in a thread.
+    """
+
+    def __init__(self, backend: OpenJTalkBackend | EspeakBackend, cache: PromptCache, *, processes: int = 0) -> None:
         self.backend = backend
         self.voice = backend.voice
         self.cache = cache
+        self._pool: ProcessPoolExecutor | None = None
+        if processes > 0:
+            self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(self.voice,))
 
     def render_sync(self, text: str, *, cache: bool = True) -> bytes:
         text = text.strip()
@@ -140,11 +169,38 @@ class Synthesizer:
             self.cache.put(key, pcm)
         return pcm
 
-    async def render(self, text: str, *, cache: bool = True) -> bytes:
+    async def render(self, text: str, *, cache: bool = True, private: bool = False) -> bytes:
+        """`private`: the text holds a caller's data; a cached rendering is used, none is stored."""
         key = self.voice.key(text.strip())
         if cache and (pcm := self.cache.get(key)) is not None:
             return pcm
-        return await asyncio.to_thread(self.render_sync, text, cache=cache)
+        if self._pool is None:
+            return await asyncio.to_thread(self.render_sync, text, cache=cache and not private)
+        if not text.strip():
+            raise TtsError("nothing to say: empty text")
+        try:
+            pcm = await asyncio.get_running_loop().run_in_executor(self._pool, _synthesize_in_worker, text.strip())
+        except BrokenProcessPool:
+            logger.error("a synthesis worker died; synthesizing in this process instead")
+            return await asyncio.to_thread(self.render_sync, text, cache=cache and not private)
+        except Exception as exc:  # noqa: BLE001 - the backend's own errors become one typed error
+            raise TtsError(f"{self.voice.backend} could not synthesize the prompt: {exc}") from exc
+        if cache and not private:
+            self.cache.put(key, pcm)
+        return pcm
+
+    async def warm_async(self, text: str) -> int:
+        """Render a fixed prompt and its sentences into the cache (in the workers); how many were new."""
+        new = 0
+        for piece in dict.fromkeys((text.strip(), *split_sentences(text))):
+            if piece and self.cache.get(self.voice.key(piece)) is None:
+                await self.render(piece)
+                new += 1
+        return new
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def render_stream(self, text: str, *, cache: bool = True) -> AsyncIterator[bytes]:
         """Piece by piece (the first clause, then sentences), rendering the next piece while the
@@ -197,7 +253,6 @@ def voice_from_settings(settings: Settings) -> Voice:
     return Voice(backend=settings.tts_backend, speed=settings.tts_speed, volume_dbfs=settings.tts_volume_dbfs)
 
 
-def load_synthesizer(settings: Settings, *, voice: Voice | None = None) -> Synthesizer:
+def load_synthesizer(settings: Settings, *, voice: Voice | None = None, processes: int = 0) -> Synthesizer:
     voice = voice or voice_from_settings(settings)
-    backend = EspeakBackend(voice) if voice.backend == "espeak" else OpenJTalkBackend(voice)
-    return Synthesizer(backend, PromptCache(settings.prompt_cache_dir))
+    return Synthesizer(backend_for(voice), PromptCache(settings.prompt_cache_dir), processes=processes)

@@ -124,9 +124,12 @@ class FakeRecognizer:
 class FakeSynth:
     def __init__(self) -> None:
         self.said: list[str] = []
+        self.private: list[str] = []
 
-    async def render(self, text: str) -> bytes:
+    async def render(self, text: str, *, private: bool = False) -> bytes:
         self.said.append(text)
+        if private:
+            self.private.append(text)
         return SPEECH
 
 
@@ -235,6 +238,16 @@ def test_a_booking_by_keys_ends_booked_with_events_and_a_call_record(env):
     assert conn.hung_up
     assert records[0].outcome == "booked" and "confirm" in records[0].steps
     assert records[0].caller_masked == "*******5678"
+
+
+def test_read_backs_are_rendered_in_pieces_and_kept_out_of_the_prompt_cache(env):
+    outcome, _, _, synth, *_ = _run(env, [*KEYS_TO_HOLD, ("keys", "1")])
+    assert outcome == "booked"
+    assert "予約しました。" in synth.said  # the fixed head plays while the code renders
+    code_pieces = [t for t in synth.said if "予約番号は" in t]
+    assert code_pieces and set(code_pieces) <= set(synth.private)
+    assert any("を確保しました" in t for t in synth.private)  # the read-back of the chosen slot
+    assert not any("接種券番号をどうぞ" in t for t in synth.private)  # plain prompts may be cached
 
 
 def test_caller_hanging_up_after_the_hold_releases_it(env):

@@ -71,3 +71,23 @@ def test_render_stream_splits_sentences(settings):
 def test_empty_text_is_a_typed_error(settings):
     with pytest.raises(TtsError):
         asyncio.run(load_synthesizer(settings).render("   "))
+
+
+def test_worker_processes_render_the_same_audio_and_keep_private_prompts_out_of_the_cache(settings):
+    in_thread = load_synthesizer(settings)
+    pooled = load_synthesizer(settings, processes=2)
+    texts = ["予約しました。", "予約番号は、イチ、ニー、サン。", "十二月三日 木曜日です。"]
+
+    async def render_all():
+        return await asyncio.gather(*(pooled.render(t, private=True) for t in texts))
+
+    try:
+        rendered = asyncio.run(render_all())
+        assert rendered == [in_thread.render_sync(t, cache=False) for t in texts]  # same voice, same samples
+        assert all(pooled.cache.get(pooled.voice.key(t)) is None for t in texts)  # private: never stored
+        assert asyncio.run(pooled.warm_async("ありがとうございました。")) == 1
+        assert pooled.cache.get(pooled.voice.key("ありがとうございました。")) is not None
+    finally:
+        pooled.close()
+    with pytest.raises(TtsError):  # closed: no more work is taken
+        asyncio.run(pooled.render("ありがとうございました。こんにちは。"))
