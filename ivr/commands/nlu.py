@@ -13,7 +13,9 @@ from datetime import date, time
 
 import click
 
-from dialogs.normalize import KINDS, parse
+from dialogs.normalize import KINDS
+from dialogs.script import Step
+from dialogs.understand import interpret
 
 
 def to_json(value: object) -> object:
@@ -41,14 +43,19 @@ class _Date(click.ParamType):
 @click.option("--today", type=_Date(), required=True, help="The day relative dates count from.")
 @click.argument("text", required=False)
 def nlu(kind: str, today: date, text: str | None) -> None:
-    """Normalize Japanese speech (as a recognizer writes it) into a value."""
+    """Normalize Japanese speech (as a recognizer writes it) into a value, by spelling and by sound."""
+    step = Step("nlu", 0, ask=kind)
+
+    def value_of(said: str) -> object:
+        heard = interpret(step, (said,), today=today)
+        return None if heard is None else to_json(heard.value)
+
     if text is not None:
-        click.echo(json.dumps(to_json(parse(kind, text, today=today)), ensure_ascii=False))
+        click.echo(json.dumps(value_of(text), ensure_ascii=False))
         return
     for line in sys.stdin:
         line = line.rstrip("\r\n")
-        value = to_json(parse(kind, line, today=today))
-        click.echo(json.dumps({"text": line, "value": value}, ensure_ascii=False))
+        click.echo(json.dumps({"text": line, "value": value_of(line)}, ensure_ascii=False))
 
 
 commands = [nlu]

@@ -21,6 +21,10 @@ from ivr.cli import cli
         ("yesno", "もう一度", "null"),
         ("birthdate", "昭和40年5月6日", '"1965-05-06"'),
         ("birthdate", "平成35年1月1日", "null"),
+        ("time", "十字でお願いいします", '"10:00"'),  # by sound: Whisper's homophone of 十時
+        ("date", "朝って", '"2026-11-27"'),
+        ("digits", "ちょっと待ってください", "null"),
+        ("birthdate", "しょうわ よんじゅう ねん ご がつ むいか", '"1965-05-06"'),
     ],
 )
 def test_one_value(kind, text, output):
