@@ -1,4 +1,4 @@
-"""`ivr asr transcribe FILE.wav...` and `ivr eval asr`."""
+"""`ivr asr transcribe FILE.wav...`, `ivr eval asr` and `ivr eval understanding`."""
 
 from __future__ import annotations
 
@@ -142,6 +142,83 @@ def eval_asr(
             click.echo(f"|   {voice} | | {100 * value:.1f} % | | | |")
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@eval_group.command("understanding")
+@click.option("--backend", type=click.Choice(["whisper", "vosk"]), default="whisper", show_default=True)
+@click.option("--limit", type=int, default=None, help="Only the first N utterances of each answer type.")
+@click.option("--voices", default=None, help="Comma-separated voice names (default: all): "
+              "ojt-1.0, ojt-0.85-low, ojt-1.15-high, ojt-0.95-quiet, espeak.")
+@click.option("--noise-dbfs", type=float, multiple=True, default=(-45.0, -60.0), show_default=True,
+              help="White line noise level(s); repeat for several.")
+@click.option("--write", is_flag=True, help="Replace the section in docs/BENCHMARKS.md.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Every turn as JSON (said, truth, n-best, confidence, outcomes).")
+@click.pass_context
+def eval_understanding(
+    ctx: click.Context,
+    backend: str,
+    limit: int | None,
+    voices: str | None,
+    noise_dbfs: tuple[float, ...],
+    write: bool,
+    json_out: Path | None,
+) -> None:
+    """Turn accuracy of the dialog's understanding (by sound + closed sets) against plain-text parsing,
+    on synthesized phone-line answers at the steps of the vaccine script."""
+    import os
+
+    from ivr import understanding_eval as ue
+
+    try:
+        chosen = ue.voices_named(voices)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--voices") from exc
+    cases = ue.limited(ue.CASES, limit)
+    load_start = os.getloadavg()[0]
+    started = time.monotonic()
+    settings = with_overrides(ctx.obj, asr_backend=backend)
+    try:
+        recognizer = load_recognizer(settings, parallel=1, max_batch=1)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    total = len(cases) * len(chosen) * len(noise_dbfs)
+    click.echo(f"{len(cases)} answers x {len(chosen)} voices x noise {', '.join(f'{n:g}' for n in noise_dbfs)} dBFS"
+               f" = {total} utterances", err=True)
+
+    def progress(record: ue.Record) -> None:
+        heard = " / ".join(record.nbest) or "(nothing)"
+        click.echo(f"  [{record.voice} {record.noise_dbfs:g}] {record.case.text} -> {heard} "
+                   f"({record.confidence:.2f}): {record.sound_result} / {record.plain_result}", err=True)
+
+    try:
+        warm = ue.synthesize(ue.CASES[0], chosen[0], seed=0, noise_dbfs=noise_dbfs[0])
+        recognizer.recognize_sync(warm)  # warm-up, not counted
+        records = ue.run(recognizer, cases, chosen, noise_levels=noise_dbfs, progress=progress)
+    finally:
+        recognizer.close()
+    seconds = time.monotonic() - started
+    argv = ["ivr eval understanding"]
+    if backend != "whisper":
+        argv.append(f"--backend {backend}")
+    if limit is not None:
+        argv.append(f"--limit {limit}")
+    if voices:
+        argv.append(f"--voices {voices}")
+    if tuple(noise_dbfs) != ue.NOISE_LEVELS:
+        argv += [f"--noise-dbfs {n:g}" for n in noise_dbfs]
+    if write:
+        argv.append("--write")
+    text = ue.render(records, command=" ".join(argv), meta=ue.machine_note(load_start), seconds=seconds,
+                     reference_records=ue.reference(cases))
+    click.echo(text)
+    decode = [r.decode_seconds for r in records]
+    click.echo(f"\nrun time {seconds:.0f} s; median decode {statistics.median(decode):.2f} s", err=True)
+    if json_out:
+        json_out.write_text(json.dumps([ue.record_json(r) for r in records], ensure_ascii=False, indent=1))
+    if write:
+        ue.write_section(text)
+        click.echo(f"wrote the section to {ue.BENCHMARKS}", err=True)
 
 
 commands = [asr, eval_group]

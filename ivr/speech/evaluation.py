@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ivr.speech.audio import ASR_RATE, phone_channel, resample, silence
 from ivr.speech.readings import kanji_number
-from ivr.speech.tts import OpenJTalkBackend, Voice, g2p_kana
+from ivr.speech.tts import EspeakBackend, OpenJTalkBackend, Voice, g2p_kana
 
 _DIGITS = "〇一二三四五六七八九"
 _NOT_KANA = re.compile(r"[^\u30a0-\u30ffー]")
@@ -89,9 +89,13 @@ def corpus_cer(pairs: Iterable[tuple[str, str]]) -> float:
 
 
 def synthesize_phone(text: str, voice: Voice, *, seed: int = 0, noise_dbfs: float = -60.0) -> bytes:
-    """Open JTalk at 16 kHz, through the phone channel (band limit, noise, mu-law) -> 8 kHz."""
-    wide = Voice(backend="openjtalk", speed=voice.speed, volume_dbfs=voice.volume_dbfs, half_tone=voice.half_tone)
-    pcm8k = OpenJTalkBackend(wide).synthesize(text)
+    """Open JTalk (or espeak-ng for a `backend="espeak"` voice), through the phone channel (band limit,
+    noise, mu-law) -> 8 kHz."""
+    if voice.backend == "espeak":
+        pcm8k = EspeakBackend(voice).synthesize(text)
+    else:
+        wide = Voice(backend="openjtalk", speed=voice.speed, volume_dbfs=voice.volume_dbfs, half_tone=voice.half_tone)
+        pcm8k = OpenJTalkBackend(wide).synthesize(text)
     padded = silence(0.3) + pcm8k + silence(0.3)
     return phone_channel(resample(padded, 8000, ASR_RATE), noise_dbfs=noise_dbfs, seed=seed)
 
