@@ -10,9 +10,11 @@ confirms it with the caller before acting on it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import Any
 
 from dialogs import normalize as nlu
 from dialogs.normalize import keys
@@ -23,9 +25,11 @@ from dialogs.readings import date_reading, kanji, time_reading
 from dialogs.script import Step
 
 CLOSED_SET_THRESHOLD = 0.75
+_DISPUTABLE = ("digits", "birthdate")  # no closed set to check against: hypotheses that disagree are asked
 CLOSED_SET_MARGIN = 0.1
 _RELATIVE_DAYS = ((1, "あした"), (2, "あさって"), (3, "しあさって"))  # as said: g2p reads 明後日 みょうごにち
 _WEEKDAY_NAMES = "月火水木金土日"
+_NUMBER_LEAD = re.compile(r"^.*?(?:番号|ばんごう|バンゴウ)[はわ]?[、\s]*")
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,11 @@ class Heard:
 
 @dataclass(frozen=True)
 class Expected:
-    """A step's closed set: each value with the phrases a caller may say for it."""
+    """A step's closed set: each value with the phrases a caller may say for it, and how any value
+    of that kind is said (to weigh a clear answer outside the set against the set)."""
 
     forms: tuple[tuple[Hashable, tuple[str, ...]], ...]
+    spoken: Callable[[Any], tuple[str, ...]] = field(default=lambda value: (), compare=False)
 
     def __contains__(self, value: object) -> bool:
         return any(value == v for v, _ in self.forms)
@@ -49,48 +55,53 @@ class Expected:
 
 def offered_times(times: Sequence[time]) -> Expected:
     """The times offered for a day, as callers say them: 午前十時, 十時, 十時半."""
-    forms = []
-    for at in sorted(set(times)):
-        bare = time_reading(at).removeprefix("午前").removeprefix("午後")
-        forms.append((at, tuple(dict.fromkeys((time_reading(at), bare)))))
-    return Expected(tuple(forms))
+    return Expected(tuple((at, _time_forms(at)) for at in sorted(set(times))), _time_forms)
+
+
+def _time_forms(at: time) -> tuple[str, ...]:
+    bare = time_reading(at).removeprefix("午前").removeprefix("午後")
+    return tuple(dict.fromkeys((time_reading(at), bare)))
 
 
 def open_dates(days: Sequence[date], *, today: date) -> Expected:
     """Open dates as callers say them: 十二月三日, 三日, 水曜日, and あした / あさって / しあさって nearby."""
-    forms = []
-    for day in sorted(set(days)):
+    def said(day: date) -> tuple[str, ...]:
         words = [date_reading(day, weekday=False), f"{kanji(day.day)}日", f"{_WEEKDAY_NAMES[day.weekday()]}曜日"]
-        words += [word for offset, word in _RELATIVE_DAYS if day == today + timedelta(days=offset)]
-        forms.append((day, tuple(words)))
-    return Expected(tuple(forms))
+        return (*words, *(word for offset, word in _RELATIVE_DAYS if day == today + timedelta(days=offset)))
+
+    return Expected(tuple((day, said(day)) for day in sorted(set(days))), said)
 
 
 def interpret(step: Step, nbest: Sequence[str], *, today: date, expected: Expected | None = None) -> Heard | None:
-    """The value the caller gave for `step`, read from every hypothesis by spelling and by sound."""
-    found: list[tuple[object, bool]] = []  # (value, read straight from the top hypothesis)
-    for rank, text in enumerate(nbest):
-        for candidate in dict.fromkeys((text, *_by_sound(step, text))):
-            value = from_speech(step, candidate, today=today)
-            if value is not None:
-                found.append((value, rank == 0))
-    if found:
-        if expected:
-            inside = [entry for entry in found if entry[0] in expected]
-            if inside:
-                value, top = inside[0]
-                return Heard(value, certain=top)
-        value, top = found[0]
-        return Heard(value, certain=top)
+    """The value the caller gave for `step`, read from every hypothesis by spelling and by sound.
+
+    Certain only when it comes from the top hypothesis, inside the closed set if there is one, and
+    (for numbers and birth dates, which have no set to check against) no other hypothesis reads
+    differently. A value below the top one counts only inside the closed set.
+    """
+    found = [(value, rank) for rank, text in enumerate(nbest)
+             for candidate in dict.fromkeys((text, *_by_sound(step, text)))
+             if (value := from_speech(step, candidate, today=today)) is not None]
+    top = [value for value, rank in found if rank == 0]
     if expected:
-        value = closest(expected, nbest)
-        if value is not None:
-            return Heard(value, certain=False)
-    return None
+        if top_inside := [value for value in top if value in expected]:
+            return Heard(top_inside[0])  # by spelling or by sound
+        inside = [value for value, _ in found if value in expected]
+        near = closest(expected, nbest, rival=top[0] if top else None)
+        if near is not None or inside:
+            return Heard(near if near is not None else inside[0], certain=False)
+        if top:
+            return Heard(top[0])  # a clear answer outside the set: the dialog offers what is open
+        return None
+    if top:
+        disputed = step.ask in _DISPUTABLE and any(value != top[0] for value, _ in found)
+        return Heard(top[0], certain=not disputed)
+    return Heard(found[0][0], certain=False) if found else None
 
 
-def closest(expected: Expected, nbest: Sequence[str]) -> object | None:
-    """The member of the closed set whose reading is nearest to what was heard, when clearly so.
+def closest(expected: Expected, nbest: Sequence[str], *, rival: object | None = None) -> object | None:
+    """The member of the closed set whose reading is nearest to what was heard, when clearly so
+    (and nearer than `rival`, a value outside the set that the answer also reads as).
 
     The whole answer, politeness taken off, is compared: a near miss of a value said alone
     (しあげさって for しあさって), never a stretch of a longer sentence that happens to sound alike.
@@ -98,13 +109,16 @@ def closest(expected: Expected, nbest: Sequence[str]) -> object | None:
     heard = [core for core in (_core(fold(_sound(text))) for text in nbest) if core]
     if not heard:
         return None
-    scores = []
-    for value, phrases in expected.forms:
-        score = max((similarity(folded_reading(p), h, within=False) for p in phrases for h in heard), default=0.0)
-        scores.append((score, value))
+
+    def score(phrases: Sequence[str]) -> float:
+        return max((similarity(folded_reading(p), h, within=False) for p in phrases for h in heard), default=0.0)
+
+    scores = [(score(phrases), value) for value, phrases in expected.forms]
+    if rival is not None:
+        scores.append((score(expected.spoken(rival)), rival))
     scores.sort(key=lambda s: s[0], reverse=True)
     best, value = scores[0]
-    if best < CLOSED_SET_THRESHOLD:
+    if best < CLOSED_SET_THRESHOLD or value == rival:
         return None
     if len(scores) > 1 and best - scores[1][0] < CLOSED_SET_MARGIN:
         return None
@@ -146,8 +160,8 @@ def _by_sound(step: Step, text: str) -> tuple[str, ...]:
     """The hypothesis re-spelled from its reading, in the form the step's parser reads."""
     if step.ask in ("date", "time", "birthdate"):
         return (spell(fold(_sound(text))),)
-    if step.ask == "digits":
-        return (reading(strip_fillers(width(text)), digit_by_digit=True),)
+    if step.ask == "digits":  # the number alone: せっしゅけんばんごう would read as し and ご
+        return (reading(_NUMBER_LEAD.sub("", strip_fillers(width(text))), digit_by_digit=True),)
     if step.ask == "yesno":
         return (_sound(text),)
     return ()  # choices are matched by reading already

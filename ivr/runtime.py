@@ -23,7 +23,6 @@ from ivr.operator_hours import parse_hours
 from ivr.session import CallRecord, CallSession, SessionDeps, Timing
 
 logger = logging.getLogger(__name__)
-OPERATOR_WORD = "オペレーター"
 OPEN_DAYS_AHEAD = 60
 
 
@@ -122,7 +121,7 @@ class IvrRuntime:
         from dialogs.engine import Engine
         from dialogs.script import load_script
         from ivr.dialog_store import DialogStore
-        from ivr.speech.asr import Hints
+        from ivr.listen_hints import hints_for
         from ivr.speech.vad import BargeInDetector, Endpointer
 
         script = self._script = load_script(self.settings.dialog_script)
@@ -131,19 +130,13 @@ class IvrRuntime:
         def execute(call: Any, *, call_id: str, channel: str) -> Any:
             return store.execute(call, call_id=call_id, channel=channel)
 
-        def hints(listen: Any) -> Hints:
-            # an operator is one word away at every step, so the word is always a hint
-            words, grammar = tuple(listen.hints), tuple(listen.grammar)
-            return Hints(words=tuple(dict.fromkeys((*words, OPERATOR_WORD))),
-                         grammar=tuple(dict.fromkeys((*grammar, OPERATOR_WORD))) if grammar else ())
-
         def engine(today: date) -> Engine:
             return Engine(script, today=today, open_days=self._open_days(script.service, today))
 
         return SessionDeps(
             recognizer=self.recognizer, synthesizer=self.synthesizer,
             engine_factory=engine, store=execute, bus=self.bus,
-            endpointer_factory=Endpointer, barge_in_factory=BargeInDetector, hints_factory=hints,
+            endpointer_factory=Endpointer, barge_in_factory=BargeInDetector, hints_factory=hints_for,
             today=self._today, ami=self.ami, operators=self._operators, record_call=self._record_call,
             timing=self.timing,
         )

@@ -41,6 +41,7 @@ from dialogs.messages import (
 )
 from dialogs.script import Script, load_script
 from dialogs.understand import from_speech
+from ivr.listen_hints import hints_for
 from ivr.speech.tts import Voice
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,6 @@ BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:understanding:begin -->", "<!-- bench:understanding:end -->"
 TITLE = "## Understanding (ivr eval understanding)"
 TODAY = date(2026, 11, 30)  # a Monday
-OPERATOR_WORD = "オペレーター"  # ivr.runtime adds it to every turn's hints (kept equal by a test)
 # "Mild" line noise, and the clean line of `ivr eval asr`: the second tells understanding from recognition.
 NOISE_LEVELS = (-45.0, -60.0)
 
@@ -227,15 +227,6 @@ def engine_at(script: Script, case: Case) -> tuple[Engine, Listen]:
     return engine, actions[-1]
 
 
-def turn_hints(listen: Listen):
-    """What ivr.runtime passes to the recognizer for a `Listen`: its hints and grammar plus the operator word."""
-    from ivr.speech.asr import Hints
-
-    words, grammar = tuple(listen.hints), tuple(listen.grammar)
-    return Hints(words=tuple(dict.fromkeys((*words, OPERATOR_WORD))),
-                 grammar=tuple(dict.fromkeys((*grammar, OPERATOR_WORD))) if grammar else ())
-
-
 @dataclass(frozen=True)
 class Turn:
     """What the dialog did with an answer.
@@ -359,7 +350,7 @@ def run(recognizer, cases: Sequence[Case], voices: Sequence[NamedVoice], *,
                 seed += 1
                 pcm8k = synthesize(case, voice, seed=seed, noise_dbfs=noise)
                 prepared = engine_at(script, case)
-                result = recognizer.recognize_sync(pcm8k, turn_hints(prepared[1]))
+                result = recognizer.recognize_sync(pcm8k, hints_for(prepared[1]))
                 nbest = tuple(t for t in (result.nbest or (result.text,)) if t)  # as ivr.session builds the Utterance
                 confidence = float(result.confidence or 0.0)
                 record = Record(case, voice.name, nbest, confidence, result.decode_seconds,
@@ -487,7 +478,7 @@ def render(records: Sequence[Record], *, command: str, meta: str, seconds: float
         "pitches and levels; espeak-ng reading Open JTalk's kana) × line noise "
         f"{' and '.join(_noise_label(n) for n in levels)} (white, through the phone channel: 300-3400 Hz, G.711 "
         "μ-law, 8 kHz), recognized by Whisper base (short window, beam 5, 3 hypotheses, one utterance at a time) "
-        "with the hints the engine gives at that step (plus オペレーター, as the runtime adds).",
+        "with the hints the engine gives at that step, as the runtime passes them (ivr.listen_hints).",
         "",
         "**By sound + constraints**: a real `Engine` driven to the step by keys and store results (the open "
         "dates / the day's offered times as its closed set, the script's `confirm_below`) gets "

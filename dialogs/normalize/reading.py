@@ -21,7 +21,7 @@ OPENJTALK_LOCK = threading.Lock()
 
 _NOT_KANA = re.compile(r"[^ぁ-ゖー]")
 _ALL_KANA = re.compile(r"[ぁ-ゖー\s、。,.!?！？・]*")
-_DIGIT_RUN = re.compile(r"\d{3,}")
+_DIGIT_RUN = re.compile(r"\d{2,}")
 _KANJI_DIGITS = "〇一二三四五六七八九"
 _SMALL = str.maketrans("ぁぃぅぇぉゎを", "あいうえおわお")  # を sounds お
 _YOON_AFTER = "きしちにひみりぎじびぴ"
@@ -49,7 +49,7 @@ def g2p_kana(text: str) -> str:
 def reading(text: str, *, digit_by_digit: bool = False) -> str:
     """Hiragana reading of what a recognizer wrote, punctuation dropped.
 
-    With `digit_by_digit`, runs of three or more Arabic digits are read one digit at a time
+    With `digit_by_digit`, runs of two or more Arabic digits are read one digit at a time
     (ticket numbers), not as one large number.
     """
     if digit_by_digit:

@@ -97,10 +97,13 @@ def test_a_doubtful_answer_is_confirmed_and_its_value_learned():
     assert ue.plain_turn(SCRIPT, case, ("仕上さって",)).act == "reprompt"
 
 
-def test_the_operator_word_is_the_runtimes():
-    from ivr.runtime import OPERATOR_WORD
+def test_the_recognizer_hears_the_steps_words_but_is_never_prompted_with_the_operator_word():
+    from dialogs.messages import Listen
+    from ivr.listen_hints import OPERATOR_WORD, hints_for
 
-    assert ue.OPERATOR_WORD == OPERATOR_WORD
+    closed = hints_for(Listen("yesno", ("はい", "いいえ"), 1, grammar=("はい", "いいえ")))
+    assert closed.words == ("はい", "いいえ") and OPERATOR_WORD in closed.grammar
+    assert hints_for(Listen("digits", ("接種券番号",), 10)).grammar == ()  # free dictation
 
 
 def test_render_and_write_a_section(tmp_path):

@@ -1,0 +1,19 @@
+"""What the recognizer is told to expect at a turn: the dialog's `Listen` as speech `Hints`.
+
+Whisper's initial prompt is the step's words and the offered values, as the dialog script gives
+them. The operator word is part of a closed step's grammar (Vosk must be able to hear it at every
+question) but not of Whisper's prompt: a prompt word Whisper did not hear comes back as text
+(「オペレーター」 from a ticket number), and then the caller is handed over for nothing.
+"""
+
+from __future__ import annotations
+
+from dialogs.messages import Listen
+from ivr.speech.asr import Hints
+
+OPERATOR_WORD = "オペレーター"
+
+
+def hints_for(listen: Listen) -> Hints:
+    grammar = tuple(dict.fromkeys((*listen.grammar, OPERATOR_WORD))) if listen.grammar else ()
+    return Hints(words=tuple(listen.hints), grammar=grammar)
