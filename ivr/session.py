@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 FRAME_BYTES = 320  # 20 ms of 16-bit 8 kHz mono
 HASH_GRACE = 2.0  # seconds after a complete digit string in which a `#` is ignored
+KEYPAD_WAIT_FACTOR = 2
 APOLOGY_TRANSFER = "申し訳ございません。ただいま自動応答で不具合が発生しました。担当者におつなぎしますので、そのままお待ちください。"
 APOLOGY_GOODBYE = "申し訳ございません。ただいま自動応答で不具合が発生しました。恐れ入りますが、時間をおいておかけ直しください。お電話ありがとうございました。"
 
@@ -363,7 +364,8 @@ class CallSession:
         heard: list[bytes] = list(self._preroll) if speaking else []
         if endpointer is None:
             endpointer = self.deps.endpointer_factory()
-        deadline = loop.time() + timing.reprompt_silence
+        # asked for keys: finding the keypad on a handset takes longer than starting to speak
+        deadline = loop.time() + timing.reprompt_silence * (KEYPAD_WAIT_FACTOR if listen.keypad else 1)
         while True:
             now = loop.time()
             if speaking and now - deadline > timing.max_utterance:
