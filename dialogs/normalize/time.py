@@ -16,6 +16,7 @@ _HOUR_RE = re.compile(r"(?P<h>\d{1,2})時(?!間)(?:(?P<half>半)|(?P<m>\d{1,2})�
 
 
 def _apply_period(hour: int, text: str) -> int | None:
+    """`text`: what was said before the hour (午後2時; a 午後 after it belongs to another time)."""
     if any(word in text for word in _PM):
         if hour > 12:
             return hour
@@ -33,11 +34,11 @@ def parse_time(text: str) -> time | None:
         return time(12, 0)
     if match := _COLON_RE.search(text):
         hour, minute = int(match.group("h")), int(match.group("m"))
-        hour = _apply_period(hour, text) if hour <= 12 else hour
+        hour = _apply_period(hour, text[: match.start()]) if hour <= 12 else hour
     elif match := _RUN_ON_RE.search(text):  # 十一時四十五分 written as 1145分
-        hour, minute = _apply_period(int(match.group("h")), text), int(match.group("m"))
+        hour, minute = _apply_period(int(match.group("h")), text[: match.start()]), int(match.group("m"))
     elif match := _HOUR_RE.search(text):
-        hour = _apply_period(int(match.group("h")), text)
+        hour = _apply_period(int(match.group("h")), text[: match.start()])
         minute = 30 if match.group("half") else int(match.group("m") or 0)
     else:
         return None

@@ -43,6 +43,7 @@ MIN_WINDOW_S = 10
 MAX_WINDOW_S = 30
 NO_SPEECH_THRESHOLD = 0.6
 _REPEAT = re.compile(r"(.{2,}?)\1{2,}")
+_PUNCTUATION = re.compile(r"[\s、。,.!?！？]+")
 _NUMBER_PIECE = re.compile(r"[\d０-９\s、。,.\-ー]+")
 
 
@@ -56,8 +57,14 @@ def collapse_repeats(text: str) -> str:
 
 
 def _echoes(text: str, prompt: str) -> bool:
-    core = re.sub(r"[\s、。,.]", "", text)
-    return bool(core) and core in re.sub(r"[\s、。,.]", "", prompt)
+    """The text is the prompt, part of it, or a list of its words (「午後一時、午後一時」 for an
+    answer Whisper did not make out: the offered times it was told to expect, read back)."""
+    core = re.sub(_PUNCTUATION, "", text)
+    if core and core in re.sub(_PUNCTUATION, "", prompt):
+        return True
+    words = set(re.split(_PUNCTUATION, prompt)) - {""}
+    pieces = [piece for piece in re.split(_PUNCTUATION, text) if piece]
+    return len(pieces) >= 2 and all(piece in words for piece in pieces)
 
 
 def window_seconds(audio_seconds: float) -> int:

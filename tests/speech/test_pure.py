@@ -34,6 +34,9 @@ def test_prompt_echo_detection():
     assert _echoes("接種券番号、生年月日", prompt)
     assert not _echoes("接種券番号は1234です", prompt)
     assert not _echoes("", prompt)
+    offered = Hints(words=("時間", "午前十時", "午後一時", "午後五時半")).prompt()
+    assert _echoes("午後一時、午後一時", offered) and _echoes("午後五時半、午後五時半、午後五時半", offered)
+    assert not _echoes("十時、午後一時、午", offered) and not _echoes("午後一時でお願いします", offered)
 
 
 def test_vosk_result_parsing():
