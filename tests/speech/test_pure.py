@@ -36,7 +36,8 @@ def test_prompt_echo_detection():
     assert not _echoes("", prompt)
     offered = Hints(words=("時間", "午前十時", "午後一時", "午後五時半")).prompt()
     assert _echoes("午後一時、午後一時", offered) and _echoes("午後五時半、午後五時半、午後五時半", offered)
-    assert not _echoes("十時、午後一時、午", offered) and not _echoes("午後一時でお願いします", offered)
+    assert _echoes("十時、午後一時、午", offered)  # a stretch of the prompt
+    assert not _echoes("午後一時でお願いします", offered) and not _echoes("十時、十一時", offered)
 
 
 def test_vosk_result_parsing():
