@@ -30,7 +30,7 @@ from slots import store
 from slots.batches import BatchSpec
 from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
 from slots.person import Person
-from tests.fixtures.asterisk import free_port
+from tests.fixtures.asterisk import OPERATOR_INTERFACE, OPERATOR_QUEUE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSON_KEY = "e2e-person-key"
@@ -164,6 +164,50 @@ def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         engine.dispose()
+
+
+def operators_logged_in(ami: Any) -> int:
+    """Members of queue `operators` that an AMI client's queue view counts as logged in."""
+    state = ami.queues.snapshot().get(OPERATOR_QUEUE)
+    return state.logged_in if state is not None else 0
+
+
+async def _until(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(what)
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def operator(stack, asterisk) -> Iterator[str]:
+    """An operator logged in to queue `operators` for one test, logged out after.
+
+    The stand-in phone of madoguchi-test.conf (`Local/operator@test-operator/n`: it rings 10 s, then
+    answers). The IVR hands a caller over only when its own queue view (the runtime's AMI client,
+    kept current by QueueMemberAdded/Removed/Status events) counts somebody logged in, so the
+    fixture waits for that view, and checks that Asterisk's own QueueSummary agrees.
+    """
+    ivr_ami, ami = stack.runtime.ami, stack.sim.ami
+    assert operators_logged_in(ivr_ami) == 0, "an operator is still logged in from an earlier test"
+
+    async def login() -> None:
+        await asterisk.add_operator(ami)
+        await _until(lambda: operators_logged_in(ivr_ami) == 1, "the IVR's queue view never counted the operator")
+        summary = await ami.action_list("QueueSummary", Queue=OPERATOR_QUEUE)
+        assert int(summary[0].get("LoggedIn") or 0) == 1, summary
+
+    async def logout() -> None:
+        await asterisk.remove_operator(ami)
+        await _until(lambda: operators_logged_in(ivr_ami) == 0, "the IVR's queue view still counts the operator")
+
+    stack.run(login(), timeout=30)
+    try:
+        yield OPERATOR_INTERFACE
+    finally:
+        stack.run(logout(), timeout=30)
 
 
 @pytest.fixture

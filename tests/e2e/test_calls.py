@@ -22,6 +22,10 @@ BIRTH = date(1965, 5, 6)
 SAID_BIRTH = "昭和40年5月6日です"
 
 
+#: the IVR checks a doubtful answer (「…ですね。」) before it uses it: the caller then says はい
+IF_CHECKED = {"say": "はい", "if_heard": "ですね"}
+
+
 def _said_digits(number: str) -> str:
     return "、".join(number)
 
@@ -50,7 +54,7 @@ def _wait_until(predicate, timeout: float = 10.0) -> bool:
 
 def test_booking_by_keys_only(stack, ticket):
     """The keypad path, pressing over each prompt as soon as it starts (barge-in by key)."""
-    day = stack.today() + timedelta(days=3)
+    day = stack.today() + timedelta(days=4)  # +2 and +3 (あさって, しあさって) are test_understanding_calls.py's
     slots = stack.slots(day, ("10:00-11:00",))
     since = datetime.now(UTC)
     result = stack.call({"turns": [
@@ -78,10 +82,10 @@ def test_booking_by_speech(stack, ticket):
     since = datetime.now(UTC)
     result = stack.call({"turns": [
         {"say": "予約をお願いします"},
-        {"say": _said_digits(ticket)},
-        {"say": SAID_BIRTH},
-        {"say": f"{spoken_date(day)}でお願いします"},
-        {"say": "午前10時半でお願いします"},
+        {"say": _said_digits(ticket)}, IF_CHECKED,
+        {"say": SAID_BIRTH}, IF_CHECKED,
+        {"say": f"{spoken_date(day)}でお願いします"}, IF_CHECKED,
+        {"say": "午前10時半でお願いします"}, IF_CHECKED,
         {"say": "はい、お願いします", "expect": "よろしいですか"},
     ]}, name="speech")
     booking = _booking_of(stack, ticket)
@@ -121,7 +125,7 @@ def test_cancel_an_existing_booking(stack, ticket):
     booked = stack.tx(store.book, slots[0].id, stack.person(ticket, BIRTH), channel="web", now=datetime.now(UTC))
     result = stack.call({"turns": [
         {"say": "予約を取り消したいです", "after": "start"},
-        {"say": _said_digits(ticket)},
+        {"say": _said_digits(ticket)}, IF_CHECKED,
         {"press": BIRTH.strftime("%Y%m%d")},
         {"say": "はい", "expect": "よろしいですか|取り消します"},
     ]}, name="cancel")
@@ -132,7 +136,7 @@ def test_cancel_an_existing_booking(stack, ticket):
     assert result.ended_by == "ivr"
 
 
-def test_asking_for_an_operator_puts_the_call_in_the_queue(stack):
+def test_asking_for_an_operator_puts_the_call_in_the_queue(stack, operator):
     since = datetime.now(UTC)
     result = stack.call({"turns": [
         {"say": "オペレーターと話したいです", "after": "start"},
@@ -146,16 +150,17 @@ def test_asking_for_an_operator_puts_the_call_in_the_queue(stack):
     assert any(e.outcome == "transferred" for e in ended)
 
 
-def test_silent_caller_is_reprompted_then_transferred(stack):
+def test_silent_caller_is_reprompted_then_transferred(stack, operator):
     since = datetime.now(UTC)
     result = stack.call({"turns": [
         {"silence": 7},
         {"silence": 7, "expect": "聞き取れ|ご予約は"},
+        {"silence": 7, "expect": "ボタン"},  # the second miss: the keypad-only instruction
         {"expect_queue": "operators"},
         {"hangup": True, "after": "now"},
     ]}, name="silent")
     assert result.queue == "operators", (result.errors, result.ivr_text())
-    assert len([line for line in result.lines if line.side == "IVR"]) >= 3  # greeting, reprompt, hand-over
+    assert len([line for line in result.lines if line.side == "IVR"]) >= 4  # greeting, reprompt, keypad, hand-over
     assert _events_since(stack, since, events.Transferred)
 
 
@@ -204,7 +209,7 @@ def test_two_callers_race_for_the_last_place(stack, ticket):
     assert any("skipped" not in line.text and line.text == "[keys 1030]" for line in loser.lines)
 
 
-def test_ivr_call_command_places_a_scenario_call(stack, asterisk):
+def test_ivr_call_command_places_a_scenario_call(stack, asterisk, operator):
     """`ivr call --scenario scenarios/operator.yaml`, as staff run it, against the running IVR."""
     import os
     import subprocess
