@@ -134,8 +134,10 @@ class Engine:
         if event.confidence < self.script.confirm_below:
             heard = understand.Heard(heard.value, certain=False)
         self.values.pop("time_hint", None)
-        if step.ask == "date" and (wanted := understand.time_mentioned(nbest[0])) is not None:
-            self.values["time_hint"] = wanted  # 12月3日の2時半: no need to ask the time
+        if step.ask == "date" and (mentioned := understand.time_mentioned(nbest[0])) is not None:
+            self.values["time_hint"] = mentioned.value  # 12月3日の2時半: no need to ask the time
+            if not mentioned.certain:  # あさっての中時: 「…の午前十時ですね。」
+                heard = understand.Heard(heard.value, certain=False)
         return None, heard
 
     def _offered_or_earliest(self, step: Step, nbest: Sequence[str]) -> understand.Heard | None:
@@ -320,7 +322,7 @@ class Engine:
         if self.failures >= self.script.max_failures:
             self._failed.append(step.name)
             self._handover_reason = "not_understood"
-            return self._hand_over()
+            return self._give_up(step)
         if self.failures < self.script.max_failures - 1:
             text = step.reprompt or f"{self.script.messages['reprompt']}{step.say}"
             return [self._say(text, step), self._listen(step)]
@@ -331,11 +333,17 @@ class Engine:
         if self.failures >= self.script.max_failures:
             if self.script.on_silence == "transfer":
                 self._handover_reason = "silence"
-                return self._hand_over()
+                return self._give_up(step)
             return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
         if self.failures < self.script.max_failures - 1:
             return [self._say(f"{self.script.messages['no_input']}{step.say}", step), self._listen(step)]
         return self._keypad(step, lead=self.script.messages["no_input"])
+
+    def _give_up(self, step: Step) -> list[Action]:
+        """A person, unless this is already the call-back offer made because nobody was there."""
+        if step.name in _CALLBACK_NAMES:
+            return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("no_operator"))
+        return self._hand_over()
 
     def _keypad(self, step: Step, *, lead: str) -> list[Action]:
         say = self._say(keypad_prompt(self.script, step, lead), step)
@@ -511,6 +519,7 @@ def keypad_prompt(script: Script, step: Step, lead: str) -> str:
 
 
 CALLBACK_STEP = "callback_offer"
+_CALLBACK_NAMES = (CALLBACK_STEP, "callback_number")
 _YESNO = Step(name="confirm", line=0, ask="yesno", hints=("はい", "いいえ"))
 
 

@@ -125,11 +125,17 @@ def closest(expected: Expected, nbest: Sequence[str], *, rival: object | None = 
     return value
 
 
-def time_mentioned(text: str) -> time | None:
-    """A time said along with another answer (「あさっての十時」), by spelling or by sound."""
-    return nlu.parse_time(text) or nlu.parse_time(spell(fold(_sound(text))))
+def time_mentioned(text: str) -> Heard | None:
+    """A time said along with a date (「あさっての十時」), by spelling or by sound, or (doubtful) the
+    time of day that the words after the date's の sound nearest to (あさっての中時 -> 十時)."""
+    if (said := nlu.parse_time(text) or nlu.parse_time(spell(fold(_sound(text))))) is not None:
+        return Heard(said)
+    after = _core(fold(_sound(text))).rpartition("の")[2]
+    near = closest(_TIMES_OF_DAY, (after,)) if after else None
+    return Heard(near, certain=False) if near is not None else None
 
 
+_TIMES_OF_DAY = offered_times([time(hour, minute) for hour in range(7, 21) for minute in (0, 30)])
 # Folded politeness around a value: 「…でお願いします」「…がいいです」「…にします」.
 _POLITE_ENDINGS = tuple(sorted((fold(e) for e in (
     "でおねがいします", "でおねがいいたします", "おねがいします", "おねがいいたします", "でございます", "がいいです",

@@ -102,17 +102,25 @@ _CONSONANTS = {kana: consonant for row, consonant in (
 ) for kana in row} | {"ん": "N", "っ": "Q"}
 
 
+# Consonants told apart by voicing only, which telephone audio and recognizers blur (ち/じ: ch/j).
+_PLACE = {"g": "k", "z": "s", "d": "t", "b": "h", "p": "h", "sh": "sh", "ch": "sh", "j": "sh"}
+_POSTALVEOLAR = {"し": "sh", "ち": "ch", "じ": "j", "ぢ": "j"}
+
+
 def _sound(mora: str) -> tuple[str, str]:
-    """(consonant, vowel) of a mora: きゅ -> (k, u)."""
-    return _CONSONANTS.get(mora[0], mora[0]), _VOWEL_OF.get(mora[-1], "")
+    """(consonant, vowel) of a mora: きゅ -> (k, u), ちゅ -> (ch, u)."""
+    head = mora[0]
+    return _POSTALVEOLAR.get(head) or _CONSONANTS.get(head, head), _VOWEL_OF.get(mora[-1], "")
 
 
 def _substitution(a: str, b: str) -> float:
-    """0 for the same mora; 0.5 for one sharing its consonant (く/きゅ, じ/じゅ), 0.75 for one sharing
-    only its vowel (こ/も); else 1."""
+    """0 for the same mora; 0.25 for its voiced or unvoiced twin (ちゅ/じゅ, か/が); 0.5 for one
+    sharing its consonant (く/きゅ, じ/じゅ); 0.75 for one sharing only its vowel (こ/も); else 1."""
     if a == b:
         return 0.0
     (ca, va), (cb, vb) = _sound(a), _sound(b)
+    if va and va == vb and ca != cb and _PLACE.get(ca, ca) == _PLACE.get(cb, cb):
+        return 0.25
     if ca and ca == cb:
         return 0.5
     return 0.75 if va and va == vb else 1.0

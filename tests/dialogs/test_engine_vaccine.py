@@ -469,3 +469,23 @@ def test_every_listen_tells_the_recognizer_what_the_step_expects():
     assert {"時間", "午前九時", "午後二時半", "午後三時"} <= set(listen.hints)  # the script's words and the offers
     assert {"九時", "二時半", "三時"} <= set(listen.grammar) and not listen.keypad
     assert engine.handle(said("ええと"))[-1].grammar == listen.grammar
+
+
+def test_a_caller_not_understood_at_the_call_back_offer_is_not_offered_it_for_ever():
+    engine = Engine(SCRIPT, today=TODAY)
+    play(engine, START + [(keys("0"), ["check-operators"]), (NOBODY_IN, ["say~おつなぎできません", "say~折り返し", "listen:yesno"])])
+    engine.handle(SILENCE)
+    engine.handle(SILENCE)
+    last = engine.handle(SILENCE)
+    assert [a.__class__.__name__ for a in last] == ["Say", "Hangup"] and last[-1].reason == "no_operator"
+    assert engine.done
+
+
+def test_a_doubtful_time_said_with_the_date_is_confirmed_with_it():
+    engine = Engine(SCRIPT, today=TODAY)
+    play(engine, TO_DATE)
+    asked = engine.handle(said("あさってのちゅうじでお願いします"))  # ちゅうじ: nearest to じゅうじ
+    assert asked[0].text == "十一月二十七日の午前十時ですね。"
+    assert engine.handle(said("はい"))[0].args["date"] == "2026-11-27"
+    held = engine.handle(ok("find_available", slots=[slot(8, "10:00", day="2026-11-27")]))
+    assert held[0].op == "hold" and held[0].args["slot_id"] == 8

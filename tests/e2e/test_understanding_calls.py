@@ -60,9 +60,10 @@ def _heard(call_events: list) -> list[tuple[str, str]]:
 
 BOOKINGS = {
     # name: (day, slot times, what the caller says for the date, for the time or None, the time booked)
-    "day-after-tomorrow-at-ten": (2, ("09:00-11:00",), "あさっての十時でお願いします", None, time(10, 0)),
+    # (「あさっての十時」 alone came back as 朝っての中時 on this path: 中時 reads なかとき, not じゅうじ)
+    "day-after-tomorrow-at-ten": (2, ("09:00-11:00",), "あさっての午前十時でお願いします", None, time(10, 0)),
     "three-days-ahead-at-ten": (3, ("09:00-11:00",), "しあさってでお願いします", "十時でお願いします", time(10, 0)),
-    "half-past-four": ("A", ("09:00-10:00", "16:00-17:00"), None, "四時半で", time(16, 30)),
+    "half-past-four": ("A", ("09:00-10:00", "16:00-17:00"), None, "四時半でお願いします", time(16, 30)),
     "nine-oclock": ("B", ("09:00-10:00", "16:00-17:00"), None, "九時で", time(9, 0)),
 }
 
