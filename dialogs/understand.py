@@ -106,7 +106,9 @@ def closest(expected: Expected, nbest: Sequence[str], *, rival: object | None = 
     The whole answer, politeness taken off, is compared: a near miss of a value said alone
     (しあげさって for しあさって), never a stretch of a longer sentence that happens to sound alike.
     """
-    heard = [core for core in (_core(fold(_sound(text))) for text in nbest) if core]
+    cores = [core for core in (_core(fold(_sound(text))) for text in nbest) if core]
+    # the answer, or one of its phrases joined by の (さっての午前十時: a clipped あさって with a time)
+    heard = list(dict.fromkeys([*cores, *(p for core in cores for p in core.split("の") if len(p) >= 2)]))
     if not heard:
         return None
 

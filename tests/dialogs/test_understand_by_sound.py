@@ -54,6 +54,7 @@ DATE_ROWS = [
     ("明々後日", day(3), True),
     ("しあさってでお願いします", day(3), True),
     ("仕上さってでお願いします", day(3), False),  # a near miss of an open date: confirmed first
+    ("さっての午前10時でお願いします", day(2), False),  # あさって with its first mora clipped, then a time
     ("九日", day(9), True),
     ("ここのか", day(9), True),
     ("二十日", day(20), True),
