@@ -20,7 +20,7 @@ from dialogs import normalize as nlu
 from dialogs.normalize import keys
 from dialogs.normalize.kana import spell
 from dialogs.normalize.reading import fold, folded_reading, reading, similarity
-from dialogs.normalize.text import clean, strip_fillers, width
+from dialogs.normalize.text import clean, strip_fillers, strip_trailers, width
 from dialogs.readings import date_reading, kanji, time_reading
 from dialogs.script import Step
 
@@ -147,13 +147,7 @@ _POLITE_STARTS = tuple(fold(s) for s in ("じゃあ", "それでは", "それじ
 
 
 def _core(folded: str) -> str:
-    changed = True
-    while changed and folded:
-        changed = False
-        for ending in _POLITE_ENDINGS:
-            if folded.endswith(ending) and len(folded) > len(ending):
-                folded, changed = folded[: -len(ending)], True
-                break
+    folded = strip_trailers(folded, _POLITE_ENDINGS)
     for start in _POLITE_STARTS:
         if folded.startswith(start) and len(folded) > len(start):
             return folded[len(start):]

@@ -74,11 +74,12 @@ def strip_fillers(text: str) -> str:
     return text
 
 
-def strip_trailers(text: str) -> str:
+def strip_trailers(text: str, trailers: tuple[str, ...] = TRAILERS) -> str:
+    """Take off trailing politeness, repeatedly; `trailers` longest first."""
     changed = True
     while changed and text:
         changed = False
-        for trailer in TRAILERS:
+        for trailer in trailers:
             if text.endswith(trailer) and len(text) > len(trailer):
                 text, changed = text[: -len(trailer)], True
                 break
