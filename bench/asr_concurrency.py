@@ -6,6 +6,9 @@ the shared recognizer. Reported per backend and N: endpoint -> final result late
 (the 0.8 s end-of-utterance hang-over comes on top), and memory per call.
 
     python bench/asr_concurrency.py --n 1 2 4 8 --backends whisper-batch whisper-nobatch vosk
+    python bench/asr_concurrency.py --throughput 24 --rounds 3
+
+bench/speech.py runs both and writes them into docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -119,6 +122,13 @@ async def run(backend: str, recognizer, calls: list[bytes]) -> dict:
     }
 
 
+BACKEND_NAMES = {
+    "whisper-batch": "Whisper, 2 replicas, batching (≤ 4)",
+    "whisper-nobatch": "Whisper, 2 replicas, no batching",
+    "vosk": "Vosk (streaming, Korean small model)",
+}
+
+
 def load(backend: str):
     if backend == "vosk":
         from ivr.speech.vosk_backend import VoskRecognizer
@@ -130,65 +140,104 @@ def load(backend: str):
     return WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=2, max_batch=batch)
 
 
-def throughput(utterances: list[bytes], rounds: int = 3) -> None:
-    """Offline: all utterances submitted at once; utterances decoded per second of wall time.
+def concurrency(backends: list[str], ns: list[int], turns: int, *, on_row=None) -> list[dict]:
+    """One row per backend and N; `model_mib` is the RSS growth from loading the backend and two
+    warm-up decodes (memory an earlier, closed backend freed may be reused)."""
+    calls = [call_audio(seed, turns) for seed in range(max(ns))]
+    warm_up = synthesize_phone(PHRASES[2], Voice())
+    rows = []
+    for backend in backends:
+        before = rss_mib()
+        recognizer = load(backend)
+        recognizer.recognize_sync(warm_up)
+        recognizer.recognize_sync(warm_up)
+        model_mib = rss_mib() - before
+        for n in ns:
+            rows.append({**asyncio.run(run(backend, recognizer, calls[:n])), "turns": turns, "model_mib": model_mib})
+            if on_row:
+                on_row(rows[-1])
+        recognizer.close()
+    return rows
 
-    The setups take turns, round after round, and the median is reported, so that a noisy
-    machine affects them all alike."""
+
+def concurrency_row(row: dict, first_of_backend: bool) -> str:
+    name = BACKEND_NAMES.get(row["backend"], row["backend"]) if first_of_backend else ""
+    return (f"| {name} | {row['calls']} | {row['utterances']} | {row['p50_s']:.2f} | {row['p95_s']:.2f} "
+            f"| {row['max_s']:.2f} | {row['memory_per_call_mib']:.1f} |")
+
+
+CONCURRENCY_HEADER = ("| backend | calls | utterances | p50 s | p95 s | max s | MiB per call |\n"
+                      "|---|---|---|---|---|---|---|")
+
+
+def concurrency_table(rows: list[dict]) -> str:
+    lines = [CONCURRENCY_HEADER]
+    for i, row in enumerate(rows):
+        lines.append(concurrency_row(row, i == 0 or rows[i - 1]["backend"] != row["backend"]))
+    return "\n".join(lines)
+
+
+THROUGHPUT_SETUPS = ((1, 1), (2, 1), (2, 4), (2, 8))
+
+
+def throughput(utterances: list[bytes], rounds: int = 3) -> list[dict]:
+    """Offline: all utterances submitted at once; utterances decoded per second of wall time, one
+    entry per setup (replicas, max batch) with the rate of each round.
+
+    The setups take turns, round after round, so that a noisy machine affects them all alike."""
     from ivr.speech.whisper_backend import WhisperRecognizer
 
-    setups = {(p, b): None for p, b in ((1, 1), (2, 1), (2, 4), (2, 8))}
+    setups = {}
+    for parallel, batch in THROUGHPUT_SETUPS:
+        setups[parallel, batch] = WhisperRecognizer(model_path(MODELS_DIR, "whisper-base"), parallel=parallel, max_batch=batch)
+        setups[parallel, batch].recognize_sync(utterances[0])
     rates: dict[tuple[int, int], list[float]] = {key: [] for key in setups}
-    for parallel, batch in setups:
-        setups[(parallel, batch)] = WhisperRecognizer(
-            model_path(MODELS_DIR, "whisper-base"), parallel=parallel, max_batch=batch
-        )
-        setups[(parallel, batch)].recognize_sync(utterances[0])
     for _ in range(rounds):
         for key, recognizer in setups.items():
             started = time.monotonic()
             for future in [recognizer.submit(u) for u in utterances]:
                 future.result()
             rates[key].append(len(utterances) / (time.monotonic() - started))
-    print(f"| whisper setup | utterances | utterances/s (median of {rounds}) | vs 1 replica |")
-    print("|---|---|---|---|")
-    base = statistics.median(rates[(1, 1)])
-    for (parallel, batch), values in rates.items():
-        rate = statistics.median(values)
-        print(f"| {parallel} replica(s), batch <= {batch} | {len(utterances)} | {rate:.2f} | {rate / base:.2f}x |")
-        setups[(parallel, batch)].close()
+    for recognizer in setups.values():
+        recognizer.close()
+    return [{"replicas": p, "max_batch": b, "utterances": len(utterances), "rates": rates[p, b]} for p, b in setups]
+
+
+def throughput_utterances(n: int) -> list[bytes]:
+    voice = Voice(speed=1.0, volume_dbfs=-6.0)
+    return [synthesize_phone(PHRASES[i % len(PHRASES)], voice, seed=i) for i in range(n)]
+
+
+def setup_name(setup: dict) -> str:
+    replicas = "1 replica" if setup["replicas"] == 1 else f"{setup['replicas']} replicas"
+    return f"{replicas}, " + ("no batching" if setup["max_batch"] == 1 else f"batches ≤ {setup['max_batch']}")
+
+
+def throughput_table(setups: list[dict]) -> str:
+    """Median utterances/s per setup, and its ratio to the first setup (one replica, no batching)."""
+    base = statistics.median(setups[0]["rates"])
+    lines = ["| Whisper setup | utterances | utterances/s | vs 1 replica |", "|---|---|---|---|"]
+    for setup in setups:
+        rate = statistics.median(setup["rates"])
+        lines.append(f"| {setup_name(setup)} | {setup['utterances']} | {rate:.2f} | {rate / base:.2f}× |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--backends", nargs="+", default=["whisper-batch", "whisper-nobatch", "vosk"])
+    parser.add_argument("--backends", nargs="+", default=list(BACKEND_NAMES))
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--throughput", type=int, default=0, help="Only the offline throughput test on N utterances.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of the throughput test.")
     args = parser.parse_args()
     if args.throughput:
-        voice = Voice(speed=1.0, volume_dbfs=-6.0)
-        throughput([synthesize_phone(PHRASES[i % len(PHRASES)], voice, seed=i) for i in range(args.throughput)])
+        print(throughput_table(throughput(throughput_utterances(args.throughput), args.rounds)))
         return
-    calls = [call_audio(seed, args.turns) for seed in range(max(args.n))]
-    warm_up = synthesize_phone(PHRASES[2], Voice())
-    rows = []
-    print("| backend | calls | utterances | p50 s | p95 s | max s | MiB per call |")
-    print("|---|---|---|---|---|---|---|")
-    for backend in args.backends:
-        recognizer = load(backend)
-        recognizer.recognize_sync(warm_up)
-        recognizer.recognize_sync(warm_up)
-        for n in args.n:
-            row = asyncio.run(run(backend, recognizer, calls[:n]))
-            rows.append(row)
-            print(
-                f"| {backend} | {n} | {row['utterances']} | {row['p50_s']:.2f} | {row['p95_s']:.2f} "
-                f"| {row['max_s']:.2f} | {row['memory_per_call_mib']:.1f} |",
-                flush=True,
-            )
-        recognizer.close()
+    print(CONCURRENCY_HEADER)
+    rows = concurrency(args.backends, args.n, args.turns,
+                       on_row=lambda row: print(concurrency_row(row, True), flush=True))
     if args.json_out:
         args.json_out.write_text(json.dumps(rows, indent=2))
 

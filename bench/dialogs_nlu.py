@@ -1,10 +1,7 @@
-"""Japanese understanding and dialog length: `python bench/dialogs_nlu.py [--write]`.
+"""Japanese understanding: `python bench/dialogs_nlu.py [--write]`.
 
-1. Normalizer latency per utterance, per kind, over the test tables (median and p95 of several
-   passes), plus one engine turn (an answer in, the next prompt out).
-2. The length of a prompt caller's booking with each shipped script, counted in morae as in
-   tests/dialogs/test_short_turns.py (7 morae/s for speech, 1.0 s reaction, 0.8 s endpoint, 0.5 s
-   answer per caller turn).
+Normalizer latency per utterance, per kind, over the test tables (median and p95 of several passes).
+How long a booking takes is measured on calls, not estimated: `bench/calls.py --flows`.
 """
 
 from __future__ import annotations
@@ -31,8 +28,6 @@ from tests.dialogs import (  # noqa: E402
     test_normalize_time as times,
     test_normalize_yesno as yesno,
 )
-from tests.dialogs.test_short_turns import TICKET, dialog_seconds  # noqa: E402
-from dialogs.messages import Digits, Utterance  # noqa: E402
 
 TODAY = date(2026, 11, 25)
 
@@ -64,22 +59,8 @@ def main() -> None:
         rows.append((kind, *timed(lambda t, k=kind: parse(k, t, today=TODAY), texts, args.passes)))
     rows.append(("choice (g2p)", *timed(lambda c: match_choice(c[1], c[0]), [(o, t) for o, t, _ in choices.CASES],
                                         args.passes)))
-    flows = {
-        "vaccine, voice, date and time in one answer": ("vaccine.yaml", [
-            Utterance(("予約",)), Utterance((TICKET,)), Utterance(("昭和40年5月6日",)),
-            Utterance(("12月3日の2時半",)), Utterance(("はい",))]),
-        "vaccine, voice, date then time": ("vaccine.yaml", [
-            Utterance(("予約",)), Utterance((TICKET,)), Utterance(("昭和40年5月6日",)), Utterance(("12月3日",)),
-            Utterance(("2時半",)), Utterance(("はい",))]),
-        "vaccine, keypad": ("vaccine.yaml", [Digits("1"), Digits("1234567890#"), Digits("19650506#"),
-                                             Digits("1203#"), Digits("1430#"), Digits("1")]),
-        "checkup, voice": ("checkup.yaml", [
-            Utterance(("予約",)), Utterance(("ぜろ" + TICKET,)), Utterance(("昭和30年4月1日",)),
-            Utterance(("市役所",)), Utterance(("12月3日の2時半",)), Utterance(("はい",))]),
-    }
-    lengths = [(name, dialog_seconds(script, answers)) for name, (script, answers) in flows.items()]
     lines = [
-        "## Dialogs: Japanese understanding and booking length",
+        "## Dialogs: Japanese understanding",
         "",
         f"`python bench/dialogs_nlu.py --passes {args.passes} --write` on {platform.machine()} "
         f"({len(__import__('os').sched_getaffinity(0))} cores), {date.today()}.",
@@ -89,12 +70,7 @@ def main() -> None:
         "|---|---|---|---|",
         *[f"| {kind} | {n} | {median:.0f} | {p95:.0f} |" for kind, median, p95, n in rows],
         "",
-        "A prompt caller's booking, start to hang-up, counted in morae (method in",
-        "`tests/dialogs/test_short_turns.py`; target: under 60 s):",
-        "",
-        "| flow | seconds |",
-        "|---|---|",
-        *[f"| {name} | {seconds:.1f} |" for name, seconds in lengths],
+        "How long a booking call takes is measured on calls: see *Calls end to end* (`bench/calls.py --flows`).",
     ]
     text = "\n".join(lines)
     print(text)

@@ -4,6 +4,8 @@ Fixed prompts come from the warmed prompt cache (memory, or disk in a fresh proc
 prompts (dates, times, codes) are synthesized sentence by sentence with `render_stream`.
 
     python bench/tts_first_frame.py
+
+bench/speech.py runs it and writes the table into docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from ivr.config import Settings
 from ivr.speech.evaluation import percentile
-from ivr.speech.readings import date_reading, digits_reading, time_reading
+from dialogs.readings import date_reading, digits_reading, time_reading
 from ivr.speech.tts import load_synthesizer
 
 FIXED = (
@@ -50,37 +52,42 @@ async def first_chunk(synthesizer, text: str, cache: bool) -> float:
     return first
 
 
-def report(name: str, values: list[float]) -> None:
-    ms = [1000 * v for v in values]
-    print(f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 95):.1f} | {max(ms):.1f} |")
-
-
-async def main_async(speed: float) -> None:
+async def measure(speed: float) -> dict:
+    """Seconds to the first chunk per prompt kind, and how long warming the fixed prompts took."""
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(prompt_cache_dir=Path(scratch), tts_speed=speed)
         warm = load_synthesizer(settings)
         started = time.perf_counter()
         warm.warm(FIXED)
-        print(f"warmed {len(FIXED)} fixed prompts in {time.perf_counter() - started:.2f} s")
-        print("| prompt kind | n | p50 ms | p95 ms | max ms |")
-        print("|---|---|---|---|---|")
-        report("fixed, memory cache", [await first_chunk(warm, t, True) for t in FIXED])
+        warm_s = time.perf_counter() - started
+        kinds = {"fixed, memory cache": [await first_chunk(warm, t, True) for t in FIXED]}
         fresh = load_synthesizer(settings)  # as a new process: only the disk cache
-        report("fixed, disk cache (fresh process)", [await first_chunk(fresh, t, True) for t in FIXED])
+        kinds["fixed, disk cache (fresh process)"] = [await first_chunk(fresh, t, True) for t in FIXED]
         await first_chunk(fresh, "準備", False)
-        report("dynamic, synthesized (first phrase)", [await first_chunk(fresh, t, False) for t in dynamic_prompts() * 3])
-        full = []
+        kinds["dynamic, first phrase synthesized"] = [await first_chunk(fresh, t, False) for t in dynamic_prompts() * 3]
+        whole = []
         for text in dynamic_prompts():
             t0 = time.perf_counter()
             await fresh.render(text, cache=False)
-            full.append(time.perf_counter() - t0)
-        report("dynamic, whole prompt at once", full)
+            whole.append(time.perf_counter() - t0)
+        kinds["dynamic, whole prompt at once (for comparison)"] = whole
+    return {"speed": speed, "fixed_prompts": len(FIXED), "warm_s": warm_s, "seconds": kinds}
+
+
+def table(result: dict) -> str:
+    lines = ["| prompt kind | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    for kind, seconds in result["seconds"].items():
+        ms = [1000 * v for v in seconds]
+        lines.append(f"| {kind} | {len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 95):.1f} | {max(ms):.1f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", type=float, default=0.9)
-    asyncio.run(main_async(parser.parse_args().speed))
+    result = asyncio.run(measure(parser.parse_args().speed))
+    print(f"warmed {result['fixed_prompts']} fixed prompts in {result['warm_s']:.2f} s")
+    print(table(result))
 
 
 if __name__ == "__main__":

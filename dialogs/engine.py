@@ -19,7 +19,7 @@ from dialogs.messages import (
 from dialogs import understand
 from dialogs.readings import birthdate_reading, date_reading, digits_reading, masked, time_reading
 from dialogs.render import render
-from dialogs.script import Script, Step
+from dialogs.script import Script, Step, placeholders
 
 __all__ = [
     "Engine", "EngineError", "Utterance", "Digits", "Silence", "StoreResult", "OperatorStatus",
@@ -117,6 +117,27 @@ class Engine:
         if not heard.certain:
             return self._confirm(step, heard.value)
         return self._accept(step, heard.value)
+
+    def understands(self, event: Utterance) -> bool:
+        """Whether `handle(event)` would act on this answer now (a value or yes/no taken as certain,
+        or a global intent) instead of asking again. Changes nothing: the session asks it of a
+        decoding made early in the caller's pause, to end that pause without waiting it out."""
+        if self.done or not self._listening or not event.nbest:
+            return False
+        if self._confirming is not None:
+            if nlu.parse_intent(event.nbest[0]) is not None:
+                return True
+            heard = understand.interpret(_YESNO, event.nbest, today=self.today)
+            return heard is not None and heard.certain
+        values = dict(self.values)
+        try:
+            intent, heard = self._hear(self._steps[self.step], event)
+        finally:
+            self.values.clear()
+            self.values.update(values)
+        if intent is not None:
+            return True
+        return heard is not None and heard.certain
 
     def _hear(self, step: Step, event: Utterance) -> tuple[str | None, understand.Heard | None]:
         """(global intent, None) or (None, what was heard): an intent in the top hypothesis wins,
@@ -507,7 +528,9 @@ class Engine:
 
     def _say(self, text: str, step: Step) -> Say:
         kind = "code" if "{code}" in text else step.kind
-        return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind)
+        private = kind != "prompt" or not set(placeholders(text)) <= PUBLIC_PLACEHOLDERS
+        return Say(render(text, self.values, self.script), interruptible=step.interruptible and kind != "code", kind=kind,
+                   private=private)
 
 
 def keypad_prompt(script: Script, step: Step, lead: str) -> str:
@@ -519,6 +542,10 @@ def keypad_prompt(script: Script, step: Step, lead: str) -> str:
 
 
 CALLBACK_STEP = "callback_offer"
+# Placeholders whose values are the same for every caller (the script's own words, what is on
+# offer); a prompt with any other value (a code, the caller's booking, a number) is private.
+PUBLIC_PLACEHOLDERS = frozenset({"title", "operator_key", "yes_key", "no_key", "date", "day", "time", "site",
+                                 "alternatives", "open_times", "places", "operator_hours"})
 _CALLBACK_NAMES = (CALLBACK_STEP, "callback_number")
 _YESNO = Step(name="confirm", line=0, ask="yesno", hints=("はい", "いいえ"))
 

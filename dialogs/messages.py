@@ -46,6 +46,7 @@ class Say:
     text: str
     interruptible: bool = True
     kind: str = "prompt"  # prompt | readback | code
+    private: bool = False  # carries a caller's own data: never stored in a prompt cache
 
 
 @dataclass(frozen=True)

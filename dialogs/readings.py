@@ -11,12 +11,16 @@ _SPOKEN_DIGITS = ("ゼロ", "イチ", "ニー", "サン", "ヨン", "ゴー", "�
 
 
 def kanji(number: int) -> str:
-    """0 <= number < 10000 in kanji numerals: 12 -> 十二, 2026 -> 二千二十六."""
-    if not 0 <= number < 10000:
-        raise ValueError(f"out of range for a kanji reading: {number}")
+    """A whole number in kanji numerals: 12 -> 十二, 2026 -> 二千二十六, 305000 -> 三十万五千, 0 -> 零."""
+    if number < 0:
+        raise ValueError(f"cannot read a negative number: {number}")
     if number == 0:
         return "零"
     out = []
+    for unit, mark in ((10**8, "億"), (10**4, "万")):
+        count, number = divmod(number, unit)
+        if count:
+            out.append(kanji(count) + mark)
     for unit, mark in ((1000, "千"), (100, "百"), (10, "十")):
         digit, number = divmod(number, unit)
         if digit:

@@ -21,6 +21,7 @@ OPS = ("find_available", "hold", "release_hold", "confirm", "lookup", "cancel", 
        "transfer", "hangup")
 TERMINAL_OPS = ("transfer", "hangup")
 SAY_KINDS = ("prompt", "readback", "code")
+LABEL_MAX = 16  # characters of an option's button label (chat)
 
 # Outcomes each step must name (`next` as a mapping); `None` means a single `next`.
 OP_OUTCOMES: dict[str, tuple[str, ...] | None] = {
@@ -104,6 +105,7 @@ class Option:
     words: tuple[str, ...]
     dtmf: str | None = None
     value: str | None = None
+    label: str | None = None  # the button a text channel (chat) shows for this option
 
 
 @dataclass(frozen=True)
@@ -192,8 +194,35 @@ def placeholders(text: str) -> list[str]:
 # ---------------------------------------------------------------- loading with line numbers
 
 
+class _BadValue(Exception):
+    """A YAML value that is not plain data (an unknown tag, `!!int abc`, a 13th month...)."""
+
+    def __init__(self, line: int, message: str):
+        self.line, self.message = line, message
+
+
 def _plain(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+    """The node as plain data through the safe loader; `_BadValue` at its line for anything else."""
+    if node is None:
+        return None
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or node.start_mark
+        raise _BadValue(mark.line + 1, f"unsupported YAML value: {getattr(exc, 'problem', None) or exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _BadValue(node.start_mark.line + 1, f"bad value for its type: {exc}") from None
+
+
+def _text_keys(file: str, pairs: list, step: str | None, errors: list[ScriptError]) -> list:
+    """The (key, value) pairs whose key is plain text; a list or mapping used as a key is an error."""
+    plain = []
+    for key, value in pairs:
+        if isinstance(key, yaml.ScalarNode):
+            plain.append((key, value))
+        else:
+            errors.append(ScriptError(file, key.start_mark.line + 1, step, "a key must be plain text, not a list or mapping"))
+    return plain
 
 
 def load_script(path: str | Path) -> Script:
@@ -213,22 +242,31 @@ def check_script(path: str | Path) -> list[ScriptError]:
 def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
     file = str(path)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return None, [ScriptError(file, None, None, f"cannot read: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        return None, [ScriptError(file, line, None, "not UTF-8 text: save the script as UTF-8")]
+    try:
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         # Point at where the broken construct starts (an unclosed quote), not where parsing gave up.
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
-        return None, [ScriptError(file, mark.line + 1 if mark else None, None, message)]
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: only its position is known
+            line, message = text[: exc.position].count("\n") + 1, f"bad YAML: {exc.reason}"
+        else:
+            problem = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
+            line, message = mark.line + 1 if mark else 1, f"bad YAML: {problem}" + (f" ({context})" if context else "")
+        return None, [ScriptError(file, line, None, message)]
     if not isinstance(root, yaml.MappingNode):
-        return None, [ScriptError(file, root.start_mark.line + 1 if root else None, None,
+        return None, [ScriptError(file, root.start_mark.line + 1 if root else 1, None,
                                   "a script must be a mapping with 'steps'")]
     errors: list[ScriptError] = []
-    top = {key.value: value for key, value in root.value}
-    for key, value in root.value:
+    pairs = _text_keys(file, root.value, None, errors)
+    top = {key.value: value for key, value in pairs}
+    for key, value in pairs:
         if key.value not in _SCRIPT_KEYS:
             errors.append(ScriptError(file, key.start_mark.line + 1, None, f"unknown field '{key.value}'"))
     for required in ("name", "service", "start", "steps"):
@@ -239,7 +277,7 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
         errors.append(ScriptError(file, steps_node.start_mark.line + 1, None, "'steps' must be a mapping"))
         steps_node = None
     steps: dict[str, Step] = {}
-    for key, value in steps_node.value if steps_node is not None else ():
+    for key, value in _text_keys(file, steps_node.value, None, errors) if steps_node is not None else ():
         step = _step(file, key, value, errors)
         if step is not None:
             if step.name in steps:
@@ -247,7 +285,15 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
             steps[step.name] = step
     if any(e.step is None for e in errors) or steps_node is None:
         return None, errors
-    settings = {k: _plain(v) for k, v in top.items() if k != "steps"}
+    settings, unreadable = {}, []
+    for key, value in top.items():
+        try:
+            settings[key] = _plain(value) if key != "steps" else None
+        except _BadValue as bad:
+            unreadable.append(ScriptError(file, bad.line, None, f"'{key}': {bad.message}"))
+    if unreadable:
+        return None, errors + unreadable
+    del settings["steps"]
     if not isinstance(settings.get("messages") or {}, dict):
         return None, [ScriptError(file, _line_of(top)("messages"), None, "'messages' must be a mapping")]
     messages = dict(_MESSAGES) | {str(k): str(v) for k, v in (settings.get("messages") or {}).items()}
@@ -269,10 +315,10 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
             confirm_below=float(settings.get("confirm_below", 0.0)),
             messages=messages,
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         numbers = ("max_failures", "min_confidence", "confirm_below")
         return None, [ScriptError(file, _line_of(top)(n), None, f"'{n}' must be a number") for n in numbers
-                      if not _is_number(settings.get(n, 0))]
+                      if not _is_number(settings.get(n, 0), whole=n == "max_failures")]
     from dialogs.validate import validate
 
     errors += validate(script, _line_of(top))
@@ -280,10 +326,10 @@ def _build(path: Path) -> tuple[Script | None, list[ScriptError]]:
     return script, errors
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any, whole: bool = False) -> bool:
     try:
-        float(value)
-    except (TypeError, ValueError):
+        int(value) if whole else float(value)
+    except (TypeError, ValueError, OverflowError):
         return False
     return True
 
@@ -310,7 +356,7 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
         return None
     fields: dict[str, Any] = {}
     lines: dict[str, int] = {}
-    for field_key, value in node.value:
+    for field_key, value in _text_keys(file, node.value, name, errors):
         lines[field_key.value] = field_key.start_mark.line + 1
         if field_key.value == "options" and isinstance(value, yaml.MappingNode):
             for option_key, _ in value.value:
@@ -318,7 +364,10 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
         if field_key.value not in _STEP_KEYS:
             errors.append(ScriptError(file, field_key.start_mark.line + 1, name, f"unknown field '{field_key.value}'"))
             continue
-        fields[field_key.value] = _plain(value)
+        try:
+            fields[field_key.value] = _plain(value)
+        except _BadValue as bad:
+            errors.append(ScriptError(file, bad.line, name, f"'{field_key.value}': {bad.message}"))
 
     def bad(field_name: str, message: str) -> None:
         errors.append(ScriptError(file, lines.get(field_name, line), name, message))
@@ -356,9 +405,15 @@ def _step(file: str, key: yaml.Node, node: yaml.Node, errors: list[ScriptError])
             bad(f"option:{option_key}", f"option '{option_key}': 'words' must be a list of words")
             words = []
         words = [words] if isinstance(words, str) else list(words)
+        label = spec.get("label")
+        if label is not None and (not isinstance(label, str) or not label.strip() or len(label) > LABEL_MAX
+                                  or not label.isprintable()):
+            bad(f"option:{option_key}", f"option '{option_key}': 'label' must be a button text of 1 to "
+                                        f"{LABEL_MAX} characters on one line")
+            label = None
         options.append(Option(str(option_key), tuple(map(str, words)),
                               None if spec.get("key") is None else str(spec["key"]),
-                              None if spec.get("value") is None else str(spec["value"])))
+                              None if spec.get("value") is None else str(spec["value"]), label))
     length = fields.get("length")
     if length is not None and (not isinstance(length, int) or not 1 <= length <= 20):
         bad("length", "'length' must be a whole number from 1 to 20")

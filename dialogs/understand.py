@@ -143,14 +143,25 @@ _POLITE_ENDINGS = tuple(sorted((fold(e) for e in (
     "でおねがいします", "でおねがいいたします", "おねがいします", "おねがいいたします", "でございます", "がいいです",
     "でいいです", "にしてください", "にします", "でしょうか", "です", "で", "に", "ね", "よ", "じゃあ",
 )), key=len, reverse=True))
+_LONG_POLITE_ENDINGS = tuple(e for e in _POLITE_ENDINGS if len(e) >= 6)
+MISHEARD_ENDING_SIMILARITY = 0.85  # one mora in seven that shares its vowel (め/ね)
 _POLITE_STARTS = tuple(fold(s) for s in ("じゃあ", "それでは", "それじゃ", "では"))
 
 
 def _core(folded: str) -> str:
-    folded = strip_trailers(folded, _POLITE_ENDINGS)
+    folded = _strip_misheard_ending(strip_trailers(folded, _POLITE_ENDINGS))
     for start in _POLITE_STARTS:
         if folded.startswith(start) and len(folded) > len(start):
             return folded[len(start):]
+    return folded
+
+
+def _strip_misheard_ending(folded: str) -> str:
+    """Off with a long polite ending heard one mora wrong (でおめがいします for でおねがいします)."""
+    for ending in _LONG_POLITE_ENDINGS:
+        tail = folded[-len(ending):]
+        if len(folded) > len(ending) and similarity(ending, tail, within=False) >= MISHEARD_ENDING_SIMILARITY:
+            return folded[: -len(ending)]
     return folded
 
 

@@ -108,6 +108,11 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
         err(None, "confirm_below", "confirm_below must be between 0 and 1")
     if not (script.operator_key.isdigit() and len(script.operator_key) == 1):
         err(None, "operator_key", "operator_key must be one keypad digit")
+    for name, text in script.messages.items():
+        try:
+            placeholders(text)
+        except ValueError as exc:
+            err(None, "messages", f"message '{name}': {exc} (write {{{{ or }}}} for a brace said as is)")
 
     for step in script.steps.values():
         _check_question(script, step, err)
@@ -149,7 +154,12 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
             available.update(script.steps[before].makes())
         available.update(derived for derived, source in DERIVED.items() if source in available)
         for text_field in ("say", "reprompt", "keypad"):
-            for placeholder in placeholders(getattr(step, text_field) or ""):
+            try:
+                names = placeholders(getattr(step, text_field) or "")
+            except ValueError as exc:  # "Single '}' encountered", "unmatched '{'"...
+                err(step, text_field, f"'{text_field}': {exc} (write {{{{ or }}}} for a brace said as is)")
+                continue
+            for placeholder in names:
                 if placeholder not in available:
                     err(step, text_field, f"placeholder '{{{placeholder}}}' has no value here (no earlier step sets it)")
         for needed in step.needs():

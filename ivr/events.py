@@ -1,7 +1,11 @@
 """Event dataclasses and the in-process event bus.
 
 The call sessions publish; the API, dashboard and metrics subscribe. Events never carry
-personal data in clear: callers are masked, utterances have their digit runs masked.
+personal data in clear: callers are masked, utterances have numbers and dates masked.
+
+`node` is empty on an event of this node (its sessions, its workers, its line); an event that
+another `ivr serve` node published, shared through the database (`ivr.service.pg_events`), carries
+that node's name.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ def _now() -> datetime:
 class Event:
     call_id: str
     at: datetime = field(default_factory=_now, kw_only=True)
+    node: str = field(default="", kw_only=True)  # "" here; another node's name on its shared events
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class StepEntered(Event):
 
 @dataclass(frozen=True)
 class UtteranceRecognized(Event):
-    text: str  # digit runs masked
+    text: str  # masked by meaning: numbers in any script and dates (ivr.privacy.mask_text)
     confidence: float
     step: str = ""
     decode_seconds: float | None = None
@@ -74,9 +79,28 @@ class Transferred(Event):
 
 @dataclass(frozen=True)
 class CallEnded(Event):
-    outcome: str  # booked | cancelled | transferred | abandoned | failed | completed
+    outcome: str  # a slots.outcomes.CallOutcome (a StrEnum; this module imports no other package)
     duration_seconds: float
     last_step: str = ""
+
+
+@dataclass(frozen=True)
+class LineAdmission(Event):
+    """What the line's admission did with a call (extensions.conf, queue madoguchi-line): `waiting`
+    (every seat taken: it queues), `admitted` (it reached an IVR seat) or `busy` (turned away)."""
+
+    result: str
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class CallbackRequested(Event):
+    """A caller left a call-back request (the number never travels on the bus); `ok` False: it could
+    not be stored."""
+
+    service: str
+    reason: str
+    ok: bool = True
 
 
 class EventBus:

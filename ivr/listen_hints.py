@@ -9,11 +9,13 @@ question) but not of Whisper's prompt: a prompt word Whisper did not hear comes 
 from __future__ import annotations
 
 from dialogs.messages import Listen
-from ivr.speech.asr import Hints
+from ivr.speech.asr import Hints, Priority
 
 OPERATOR_WORD = "オペレーター"
 
 
 def hints_for(listen: Listen) -> Hints:
     grammar = tuple(dict.fromkeys((*listen.grammar, OPERATOR_WORD))) if listen.grammar else ()
-    return Hints(words=tuple(listen.hints), grammar=grammar)
+    yesno = listen.kind == "yesno"
+    priority = Priority.URGENT if yesno else Priority.NORMAL
+    return Hints(words=tuple(listen.hints), grammar=grammar, priority=priority, short=yesno)

@@ -2,6 +2,11 @@
 
 Pure bookkeeping: `apply(event)` updates the table, `snapshot(now)` reads it. Ended calls are
 removed. Nothing here touches a socket or a clock of its own; `follow` feeds it from the bus.
+
+Calls are keyed by (node, call id): this node's own events (`event.node == ""`) make calls of
+`LiveCalls.node`, another node's shared events (`ivr.service.pg_events`) calls of that node, so two
+nodes' calls never collide. The line's events (`LineAdmission`, `CallbackRequested`: a caller waiting
+for a seat or turned away, no IVR session) are not calls in progress and are left out.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ivr.events import (
+    CallbackRequested,
     CallEnded,
     CallStarted,
     Event,
     EventBus,
     HoldPlaced,
     HoldReleased,
+    LineAdmission,
     StepEntered,
     Transferred,
     TurnFailed,
@@ -37,6 +44,7 @@ STALE_AFTER = timedelta(hours=2)  # a call whose end was never seen is dropped a
 class LiveCall:
     call_id: str
     started: datetime
+    node: str = ""  # the `ivr serve` node running the call (`Nodes.name`)
     caller: str = ""  # masked by the publisher
     channel: str = ""
     step: str = ""
@@ -82,11 +90,16 @@ def _step(call: LiveCall, event: Event) -> LiveCall | None:
     return call
 
 
-class LiveCalls:
-    """The calls in progress, keyed by call id; safe to read from any thread."""
+NOT_CALLS = (LineAdmission, CallbackRequested)  # the line in front of the IVR: no session behind them
 
-    def __init__(self) -> None:
-        self._calls: dict[str, LiveCall] = {}
+
+class LiveCalls:
+    """The calls in progress, keyed by node and call id; safe to read from any thread. `node` names
+    this node (the node of the calls its own events describe)."""
+
+    def __init__(self, node: str = "") -> None:
+        self.node = node
+        self._calls: dict[tuple[str, str], LiveCall] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[LiveCall | None, Event], None]] = []
 
@@ -95,22 +108,26 @@ class LiveCalls:
         self._listeners.append(listener)
 
     def apply(self, event: Event) -> LiveCall | None:
+        if isinstance(event, NOT_CALLS):
+            return None
+        node = event.node or self.node
+        key = (node, event.call_id)
         with self._lock:
             if isinstance(event, CallStarted):
                 call: LiveCall | None = LiveCall(
-                    event.call_id, started=event.at, caller=event.caller, channel=event.channel
+                    event.call_id, started=event.at, node=node, caller=event.caller, channel=event.channel
                 )
             else:
-                current = self._calls.get(event.call_id)
+                current = self._calls.get(key)
                 if current is None and not isinstance(event, CallEnded):
                     # joined mid-call (e.g. after a restart of the subscriber): start from here
-                    current = LiveCall(event.call_id, started=event.at)
+                    current = LiveCall(event.call_id, started=event.at, node=node)
                 call = _step(current, event) if current is not None else None
             if call is None:
-                self._calls.pop(event.call_id, None)
+                self._calls.pop(key, None)
             else:
                 call = replace(call, updated=event.at)
-                self._calls[event.call_id] = call
+                self._calls[key] = call
         for listener in self._listeners:
             listener(call, event)
         return call
@@ -119,16 +136,17 @@ class LiveCalls:
         for event in events:
             self.apply(event)
 
-    def get(self, call_id: str) -> LiveCall | None:
+    def get(self, call_id: str, node: str = "") -> LiveCall | None:
+        """The call `call_id` of `node` ("": this node)."""
         with self._lock:
-            return self._calls.get(call_id)
+            return self._calls.get((node or self.node, call_id))
 
     def snapshot(self, now: datetime) -> list[LiveCall]:
         """The calls in progress, oldest first; calls not heard of for a long time are dropped."""
         with self._lock:
-            for call_id, call in list(self._calls.items()):
+            for key, call in list(self._calls.items()):
                 if now - (call.updated or call.started) > STALE_AFTER:
-                    del self._calls[call_id]
+                    del self._calls[key]
             return sorted(self._calls.values(), key=lambda c: c.started)
 
     def __len__(self) -> int:

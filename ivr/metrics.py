@@ -16,17 +16,20 @@ from prometheus_client.registry import Collector
 
 from ivr.events import (
     BookingMade,
+    CallbackRequested,
     CallEnded,
     CallStarted,
     Event,
     HoldPlaced,
     HoldReleased,
+    LineAdmission,
     Transferred,
     TurnFailed,
     UtteranceRecognized,
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LINE_QUEUE = "madoguchi-line"  # extensions.conf: callers waiting for an IVR seat
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
@@ -43,11 +46,17 @@ class _QueueCollector(Collector):
         longest = GaugeMetricFamily(
             "madoguchi_queue_longest_wait_seconds", "Longest wait in each operator queue", labels=["queue"]
         )
+        line = GaugeMetricFamily("madoguchi_line_waiting", "Callers waiting for an IVR seat (queue madoguchi-line)")
+        waiting = 0
         for name, state in (self.snapshot() if self.snapshot else {}).items():
             family.add_metric([name], len(getattr(state, "callers", ()) or ()))
             longest.add_metric([name], float(getattr(state, "longest_wait", 0) or 0))
+            if name == LINE_QUEUE:
+                waiting = len(getattr(state, "callers", ()) or ())
+        line.add_metric([], waiting)
         yield family
         yield longest
+        yield line
 
 
 class Metrics:
@@ -75,13 +84,25 @@ class Metrics:
             "madoguchi_bookings", "Bookings made, by service and channel", ["service", "channel"], registry=r
         )
         self.cancellations = Counter("madoguchi_cancellations", "Bookings cancelled", ["channel"], registry=r)
+        self.line = Counter(
+            "madoguchi_line_calls", "Calls at the line's admission: waiting (queued), admitted (reached an IVR "
+            "seat), turned_away (busy)", ["result"], registry=r,
+        )
+        self.callbacks = Counter(
+            "madoguchi_callback_requests", "Call-back requests callers left (the line's busy message: reason busy; "
+            "the dialog: no operator), by reason and whether they were stored", ["reason", "stored"],
+            registry=r,
+        )
         self.queues = _QueueCollector(queue_snapshot)
         r.register(self.queues)
         self._holds_by_call: dict[str, int] = {}
         self._live_calls: set[str] = set()
 
     def observe(self, event: Event) -> None:
-        """Account for one bus event (the bus consumer)."""
+        """Account for one bus event (the bus consumer). Another node's events (shared through the
+        database, `event.node` set) are its own /metrics' business: each node counts only its calls."""
+        if event.node:
+            return
         match event:
             case CallStarted(call_id=call_id):
                 self._live_calls.add(call_id)
@@ -104,6 +125,10 @@ class Metrics:
             case HoldReleased(call_id=call_id, hold_id=hold_id):
                 if self._holds_by_call.get(call_id) == hold_id:
                     del self._holds_by_call[call_id]
+            case LineAdmission(result=result):
+                self.line.labels(result="turned_away" if result == "busy" else result).inc()
+            case CallbackRequested(reason=reason, ok=ok):
+                self.callbacks.labels(reason=reason, stored="yes" if ok else "no").inc()
             case BookingMade(call_id=call_id, service=service):
                 self._holds_by_call.pop(call_id, None)
                 self.booking_made(service, "phone")

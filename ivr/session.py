@@ -1,10 +1,10 @@
 """One phone call: AudioSocket connection → VAD/ASR/DTMF → dialog engine → actions.
 
 The only module that joins telephony, speech, dialogs and slots. It never interprets dialog steps:
-it plays what the engine says, listens the way the engine asks, runs the engine's store calls in a
-worker thread and feeds their results back. What it owns is the call's life: barge-in, timeouts,
-the hold released when a call ends unconfirmed, the hand-over to operators, and never leaving the
-caller in silence when something breaks.
+it plays what the engine says, listens the way the engine asks (`ivr.call.listener` hears the
+caller), runs the engine's store calls in a worker thread and feeds their results back. What it
+owns is the call's life: timeouts, the hold released when a call ends unconfirmed, the hand-over
+to operators, and never leaving the caller in silence when something breaks.
 """
 
 from __future__ import annotations
@@ -13,44 +13,31 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Protocol
 
-from dialogs.engine import (
-    CheckOperators, Digits, Engine, Hangup, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Transfer,
-    Utterance,
+from dialogs.engine import Engine
+from dialogs.messages import (
+    Action, Digits, Hangup, Input, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Utterance,
 )
 from ivr import events
+from ivr.call.dialog import DialogRun, DialogSide, HoldChange
+from ivr.call.listener import CallerGone, CallListener, Heard, Keys, Quiet
+from ivr.call.ports import BargeIn, Connection, Dialplan, Endpointing, SpeechToText, StoreExecutor, TextToSpeech
+from ivr.call.timing import Timing
 from ivr.events import EventBus
-from ivr.privacy import mask_phone
+from ivr.privacy import mask_phone, mask_text, sanitize_caller_id
+from ivr.speech.asr import AsrResult, Hints
 from ivr.speech.tts import split_stream_pieces
+from slots.outcomes import CallOutcome
 
+__all__ = ["APOLOGY_GOODBYE", "APOLOGY_TRANSFER", "CallRecord", "CallSession", "SessionDeps", "Timing"]
 logger = logging.getLogger(__name__)
 
-FRAME_BYTES = 320  # 20 ms of 16-bit 8 kHz mono
-HASH_GRACE = 2.0  # seconds after a complete digit string in which a `#` is ignored
-KEYPAD_WAIT_FACTOR = 2
 APOLOGY_TRANSFER = "申し訳ございません。ただいま自動応答で不具合が発生しました。担当者におつなぎしますので、そのままお待ちください。"
 APOLOGY_GOODBYE = "申し訳ございません。ただいま自動応答で不具合が発生しました。恐れ入りますが、時間をおいておかけ直しください。お電話ありがとうございました。"
-
-
-class StoreExecutor(Protocol):
-    """Runs one `StoreCall` against the slot store (synchronous; called in a worker thread)."""
-
-    def __call__(self, call: StoreCall, *, call_id: str, channel: str) -> StoreResult: ...
-
-
-@dataclass(frozen=True)
-class Timing:
-    reprompt_silence: float = 5.0  # silence after a prompt before Silence() goes to the engine
-    digit_timeout: float = 5.0  # pause that ends a digit string without `#`
-    max_utterance: float = 15.0  # an utterance is cut here even if the caller keeps talking
-    ami_wait: float = 2.0  # how long to wait for the dialplan's MadoguchiCall event
-    max_call: float = 900.0  # a call longer than this is handed over
-    preroll_frames: int = 50  # audio kept from before a barge-in is detected (1 s: onsets are quiet)
+_OUTCOMES = {"confirm": CallOutcome.BOOKED, "reschedule": CallOutcome.BOOKED, "cancel": CallOutcome.CANCELLED}
 
 
 @dataclass(frozen=True)
@@ -60,7 +47,7 @@ class CallRecord:
     call_id: str
     started_at: datetime
     duration_seconds: float
-    outcome: str
+    outcome: CallOutcome
     steps: tuple[str, ...]
     confidences: tuple[float, ...]
     turn_latencies: tuple[float, ...]  # end of caller speech → reply audio queued
@@ -71,94 +58,65 @@ class CallRecord:
 class SessionDeps:
     """Shared, per-process resources every call session is built from."""
 
-    recognizer: Any  # ivr.speech.asr recognizer: `await recognize(pcm8k, hints) -> AsrResult`
-    synthesizer: Any  # ivr.speech.tts: `await render(text) -> pcm8k`
+    recognizer: SpeechToText
+    synthesizer: TextToSpeech
     engine_factory: Callable[[date], Engine]
     store: StoreExecutor
     bus: EventBus
-    endpointer_factory: Callable[[], Any]  # ivr.speech.vad.Endpointer
-    barge_in_factory: Callable[[], Any]  # ivr.speech.vad.BargeInDetector
-    hints_factory: Callable[[Listen], Any]
+    endpointer_factory: Callable[[], Endpointing]
+    barge_in_factory: Callable[[], BargeIn]
+    hints_factory: Callable[[Listen], Hints]
     today: Callable[[], date]
-    ami: Any | None = None  # telephony.ami.client.AmiClient
+    ami: Dialplan | None = None
     # (someone can take a hand-over now, the staffed hours as read to callers); None: always staffed
     operators: Callable[[], tuple[bool, str]] | None = None
     record_call: Callable[[CallRecord], None] | None = None
     timing: Timing = field(default_factory=Timing)
 
 
-class CallerGone(Exception):
-    """The caller hung up (the AudioSocket closed)."""
-
-
-@dataclass(frozen=True)
-class _Frame:
-    pcm: bytes
-
-
-@dataclass(frozen=True)
-class _Key:
-    digit: str
-
-
-@dataclass(frozen=True)
-class _Gone:
-    pass
-
-
-def mask_digits(text: str) -> str:
-    """Mask runs of four or more digits (ticket numbers, birth dates, phone numbers)."""
-    return re.sub(r"\d{4,}", lambda m: "*" * len(m.group()), re.sub(r"(?<=\d)[-‐ー ](?=\d)", "", text))
-
-
-class CallSession:
+class CallSession(DialogSide):
     """Runs one call to its end. `await run()` returns the outcome."""
 
-    def __init__(self, conn: Any, deps: SessionDeps) -> None:
+    def __init__(self, conn: Connection, deps: SessionDeps) -> None:
         self.conn = conn
         self.deps = deps
         self.call_id: str = str(conn.uuid)
         self.channel = ""
         self.caller = ""
-        self.outcome = "completed"
-        self._inbox: asyncio.Queue[_Frame | _Key | _Gone] = asyncio.Queue()
-        self._keys: deque[str] = deque()
-        self._preroll: deque[bytes] = deque(maxlen=deps.timing.preroll_frames)
-        self._endpointer: Any | None = None  # set when a barge-in already started an utterance
+        self.outcome = CallOutcome.COMPLETED
+        self.listener = CallListener(conn, call_id=self.call_id, recognizer=deps.recognizer,
+                                     endpointer_factory=deps.endpointer_factory,
+                                     barge_in_factory=deps.barge_in_factory, timing=deps.timing)
         self._rendering: dict[int, list[asyncio.Future[bytes]]] = {}
-        self._swallow_hash_until = 0.0
-        self._barged = False
-        self._gone = False
-        self._engine: Engine | None = None
+        self._dialog: DialogRun | None = None
         self._step = ""
         self._failures = 0  # the engine's failed turns at the current step, as last published
         self._steps: list[str] = []
         self._confidences: list[float] = []
         self._latencies: list[float] = []
         self._speech_ended_at: float | None = None
-        self._hold: tuple[int, int] | None = None  # (hold_id, slot_id) not yet confirmed
         self._started = time.monotonic()
         self._started_at = datetime.now(timezone.utc)
-        self._residual = b""
 
     # -- life -------------------------------------------------------------------------------
-    async def run(self) -> str:
-        pump = asyncio.create_task(self._pump(), name=f"pump-{self.call_id}")
+    async def run(self) -> CallOutcome:
+        self.listener.start()
         try:
             await self._identify()
+            await self._tell_dialplan("operator")  # if this process dies mid-call, a person takes over
             self._publish(events.CallStarted(self.call_id, caller=mask_phone(self.caller), channel=self.channel))
             await asyncio.wait_for(self._converse(), self.deps.timing.max_call)
         except CallerGone:
-            self.outcome = "abandoned"
+            self.outcome = CallOutcome.ABANDONED
         except asyncio.CancelledError:
-            self.outcome = "abandoned" if self._gone else "failed"
+            self.outcome = CallOutcome.ABANDONED if self.listener.gone else CallOutcome.FAILED
             raise
         except Exception as exc:  # noqa: BLE001 - a broken call must still end politely
             logger.exception("call %s failed at step %s: %s", self.call_id, self._step, type(exc).__name__)
-            self.outcome = "failed"
+            self.outcome = CallOutcome.FAILED
             await self._apologise()
         finally:
-            pump.cancel()
+            self.listener.stop()
             for pieces in self._rendering.values():
                 for task in pieces:
                     task.cancel()
@@ -176,17 +134,23 @@ class CallSession:
             logger.warning("call %s: AMI lookup failed", self.call_id)
             return
         if info is not None:
-            self.caller, self.channel = info.caller or "", info.channel or ""
+            self.caller, self.channel = sanitize_caller_id(info.caller), info.channel
 
     async def _converse(self) -> None:
-        self._engine = self.deps.engine_factory(self.deps.today())
-        await self._execute(self._engine.start())
+        self._dialog = DialogRun(self.deps.engine_factory(self.deps.today()))
+        ending = await self._dialog.run(self)
+        if isinstance(ending, Hangup):
+            if self.outcome is CallOutcome.COMPLETED and ending.reason in (CallOutcome.BOOKED, CallOutcome.CANCELLED):
+                self.outcome = CallOutcome(ending.reason)
+        elif ending is not None:
+            await self._transfer(ending.summary)
 
     async def _finish(self) -> None:
         duration = time.monotonic() - self._started
         self._publish(events.CallEnded(self.call_id, outcome=self.outcome, duration_seconds=round(duration, 3),
                                        last_step=self._step))
-        if not self._gone:
+        if not self.listener.gone:
+            await self._mark_ended_here()
             try:
                 await self.conn.hangup()
             except Exception:  # noqa: BLE001 - the socket may already be gone
@@ -200,88 +164,28 @@ class CallSession:
                 logger.exception("call %s: storing the call record failed", self.call_id)
         logger.info("call %s ended: %s after %.1f s", self.call_id, self.outcome, duration)
 
-    # -- inbound ----------------------------------------------------------------------------
-    async def _pump(self) -> None:
-        try:
-            async for message in self.conn.inbound():
-                kind = type(message).__name__
-                if kind == "Audio":
-                    for frame in self._reframe(message.pcm if hasattr(message, "pcm") else message.data):
-                        self._inbox.put_nowait(_Frame(frame))
-                elif kind == "Dtmf":
-                    self._inbox.put_nowait(_Key(message.digit))
-                elif kind in ("Hangup", "Error"):
-                    break
-        finally:
-            self._inbox.put_nowait(_Gone())
-
-    def _reframe(self, pcm: bytes) -> list[bytes]:
-        data = self._residual + pcm
-        cut = len(data) - len(data) % FRAME_BYTES
-        self._residual = data[cut:]
-        return [data[i:i + FRAME_BYTES] for i in range(0, cut, FRAME_BYTES)]
-
-    async def _next(self, timeout: float | None) -> _Frame | _Key | None:
-        try:
-            item = await asyncio.wait_for(self._inbox.get(), timeout) if timeout is not None else await self._inbox.get()
-        except TimeoutError:
-            return None
-        if isinstance(item, _Gone):
-            self._gone = True
-            raise CallerGone
-        if isinstance(item, _Key) and item.digit == "#" and time.monotonic() < self._swallow_hash_until:
-            self._swallow_hash_until = 0.0
-            return await self._next(timeout)
-        return item
-
-    # -- actions ----------------------------------------------------------------------------
-    async def _execute(self, actions: list[Any]) -> None:
-        pending = deque(actions)
-        while pending:
-            action = pending.popleft()
-            self._note_step()
-            if isinstance(action, Say):
-                self._prefetch(action, pending)
-                await self._say(action)
-            elif isinstance(action, Listen):
-                reply = await self._listen(action)
-                pending.extendleft(reversed(self._feed(reply)))
-            elif isinstance(action, StoreCall):
-                result = await self._store(action)
-                pending.extendleft(reversed(self._feed(result)))
-            elif isinstance(action, CheckOperators):
-                pending.extendleft(reversed(self._feed(self._operator_status())))
-            elif isinstance(action, Transfer):
-                await self._transfer(action.summary)
-                return
-            elif isinstance(action, Hangup):
-                if self.outcome == "completed" and action.reason in ("booked", "cancelled"):
-                    self.outcome = action.reason
-                return
-            else:
-                raise TypeError(f"unknown dialog action {type(action).__name__}")
-        self._note_step()
-
-    def _feed(self, value: Any) -> list[Any]:
-        assert self._engine is not None
-        actions = list(self._engine.handle(value))
-        failures = self._engine.failures
-        if failures > self._failures:  # not understood or silent: the live page's "needs help"
-            self._publish(events.TurnFailed(self.call_id, step=self._engine.step, failures=failures))
-        self._failures = failures
-        return actions
-
-    def _note_step(self) -> None:
-        step = self._engine.step if self._engine is not None else ""
+    # -- the dialog's side of the call ---------------------------------------------------------
+    def entering(self, action: Action) -> None:
+        step = self._dialog.engine.step if self._dialog is not None else ""
         if step and step != self._step:
             self._step = step
             self._steps.append(step)
             self._publish(events.StepEntered(self.call_id, step=step))
 
+    def took(self, value: Input, change: HoldChange) -> None:
+        if isinstance(value, StoreResult):
+            self._settled(value, change)
+        assert self._dialog is not None
+        engine = self._dialog.engine
+        if engine.failures > self._failures:  # not understood or silent: the live page's "needs help"
+            self._publish(events.TurnFailed(self.call_id, step=engine.step, failures=engine.failures))
+        self._failures = engine.failures
+
     # -- speaking ---------------------------------------------------------------------------
-    async def _say(self, say: Say) -> None:
+    async def say(self, say: Say, coming: Sequence[Action]) -> None:
+        self._prefetch(say, coming)
         interruptible = say.interruptible and say.kind != "code"
-        if self._barged and interruptible:
+        if self.listener.barged and interruptible:
             for task in self._rendering.pop(id(say), []):
                 task.cancel()
             return  # the caller already started answering: skip the rest of this turn's prompts
@@ -290,40 +194,11 @@ class CallSession:
         if self._speech_ended_at is not None:
             self._latencies.append(round(time.monotonic() - self._speech_ended_at, 3))
             self._speech_ended_at = None
-        done = asyncio.ensure_future(self._play(first, pieces[1:]))
-        detector = self.deps.barge_in_factory() if interruptible else None
-        getter: asyncio.Future[Any] | None = None
-        try:
-            while not done.done():
-                getter = asyncio.ensure_future(self._next(None))
-                finished, _ = await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in finished:
-                    getter.cancel()
-                    break
-                item = getter.result()
-                if isinstance(item, _Key):
-                    if detector is not None:
-                        self._keys.append(item.digit)
-                        self._interrupt()
-                        return
-                    continue  # keys pressed during the booking-code read-back are not input
-                self._preroll.append(item.pcm)
-                if detector is not None and _is_start(detector.feed(item.pcm)):
-                    self._interrupt()
-                    self._endpointer = self.deps.endpointer_factory()
-                    for frame in self._preroll:
-                        self._endpointer.feed(frame)
-                    return
-        finally:
-            # A getter left waiting (the session cancelled mid-prompt) would take the inbox's
-            # "caller gone" marker for itself and mark a live caller as gone.
-            for task in (done, getter, *pieces):
-                if task is not None and not task.done():
-                    task.cancel()
+        await self.listener.play(first, pieces[1:], interruptible=interruptible)
 
-    def _prefetch(self, say: Say, pending: deque[Any]) -> None:
+    def _prefetch(self, say: Say, coming: Sequence[Action]) -> None:
         """Render the prompts that follow while this one plays, so they come without a gap."""
-        for action in [say, *pending]:
+        for action in [say, *coming]:
             if not isinstance(action, Say):
                 break
             if id(action) not in self._rendering:
@@ -334,170 +209,122 @@ class CallSession:
         of a read-back (予約しました。) is cached and plays while the part with the call's data renders.
         Read-backs hold a caller's data: they are never stored in the prompt cache."""
         synthesizer = self.deps.synthesizer
-        private = say.kind != "prompt"
+        private = say.kind != "prompt" or say.private
         return [asyncio.ensure_future(synthesizer.render(piece, private=private)) for piece in _pieces(say.text)]
 
-    async def _play(self, first: bytes, rest: list[asyncio.Future[bytes]]) -> bool:
-        """Queue each piece as it is ready; True once the last one has played to its end."""
-        playback = self.conn.sender.play(first)
-        for piece in rest:
-            playback = self.conn.sender.play(await piece)
-        return await playback.done()
-
-    def _interrupt(self) -> None:
-        self.conn.sender.flush()
-        self._barged = True
-
     # -- listening --------------------------------------------------------------------------
-    async def _listen(self, listen: Listen) -> Any:
-        reply = await self._hear(listen)
-        self._barged = False
-        return reply
+    async def listen(self, listen: Listen) -> Utterance | Digits | Silence:
+        heard = await self.listener.hear(self.deps.hints_factory(listen), keypad=listen.keypad,
+                                         max_digits=listen.max_digits or 0, understands=self._understands)
+        return self._as_input(heard)
 
-    async def _hear(self, listen: Listen) -> Any:
-        timing = self.deps.timing
-        if self._keys:
-            return await self._digits(listen)
-        loop = asyncio.get_running_loop()
-        endpointer, speaking = self._endpointer, self._endpointer is not None
-        self._endpointer = None
-        heard: list[bytes] = list(self._preroll) if speaking else []
-        if endpointer is None:
-            endpointer = self.deps.endpointer_factory()
-        # asked for keys: finding the keypad on a handset takes longer than starting to speak
-        deadline = loop.time() + timing.reprompt_silence * (KEYPAD_WAIT_FACTOR if listen.keypad else 1)
-        while True:
-            now = loop.time()
-            if speaking and now - deadline > timing.max_utterance:
-                return await self._recognize(b"".join(heard), listen)
-            if not speaking and now >= deadline:
-                return Silence()
-            item = await self._next(max(0.05, deadline - now) if not speaking else timing.max_utterance)
-            if item is None:
-                continue
-            if isinstance(item, _Key):
-                self._keys.append(item.digit)
-                return await self._digits(listen)
-            self._preroll.append(item.pcm)
-            event = endpointer.feed(item.pcm)
-            if speaking:
-                heard.append(item.pcm)
-            if _is_start(event) and not speaking:
-                speaking, deadline = True, loop.time()
-                heard = list(self._preroll)
-            elif event is not None and hasattr(event, "pcm"):
-                return await self._recognize(event.pcm or b"".join(heard), listen)
+    def _as_input(self, heard: Heard) -> Utterance | Digits | Silence:
+        if isinstance(heard, Keys):
+            return Digits(heard.digits)
+        if isinstance(heard, Quiet):
+            return Silence()
+        self._speech_ended_at = heard.ended_at
+        return self._utterance(heard.result)
 
-    async def _recognize(self, pcm: bytes, listen: Listen) -> Utterance:
-        self._speech_ended_at = time.monotonic()
-        result = await self.deps.recognizer.recognize(pcm, self.deps.hints_factory(listen))
-        nbest = tuple(t for t in (getattr(result, "nbest", ()) or (result.text,)) if t)
-        confidence = float(getattr(result, "confidence", 0.0) or 0.0)
-        self._confidences.append(round(confidence, 3))
-        self._publish(events.UtteranceRecognized(self.call_id, text=mask_digits(nbest[0] if nbest else ""),
-                                                 confidence=confidence, step=self._step))
-        return Utterance(nbest=nbest, confidence=confidence)
+    def _utterance(self, result: AsrResult | None) -> Utterance:
+        """What the engine hears; nothing (it asks again) when the recognizer failed."""
+        utterance = _as_utterance(result) if result is not None else Utterance(nbest=(), confidence=0.0)
+        self._confidences.append(round(utterance.confidence, 3))
+        self._publish(events.UtteranceRecognized(self.call_id, text=mask_text(next(iter(utterance.nbest), "")),
+                                                 confidence=utterance.confidence, step=self._step))
+        return utterance
 
-    async def _digits(self, listen: Listen) -> Any:
-        max_digits = getattr(listen, "max_digits", None) or 0
-        collected = ""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.deps.timing.digit_timeout  # audio keeps flowing: time by the clock
-        while True:
-            while self._keys:
-                key = self._keys.popleft()
-                if key == "*":  # the engine repeats the question
-                    self._keys.clear()
-                    return Digits("*")
-                if key == "#":
-                    self._keys.clear()
-                    return Digits(collected) if collected else Silence()
-                collected += key
-                if max_digits and len(collected) >= max_digits:
-                    self._keys.clear()
-                    # a `#` pressed out of habit after a complete number is not the next answer
-                    self._swallow_hash_until = time.monotonic() + HASH_GRACE
-                    return Digits(collected)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return Digits(collected) if collected else Silence()
-            item = await self._next(remaining)
-            if isinstance(item, _Key):
-                self._keys.append(item.digit)
-                deadline = loop.time() + self.deps.timing.digit_timeout
+    def _understands(self, result: AsrResult) -> bool:
+        """Whether the engine would act on this decoding as the answer (asks, changes nothing)."""
+        return self._dialog is not None and self._dialog.engine.understands(_as_utterance(result))
 
-    def _operator_status(self) -> OperatorStatus:
+    async def operators(self) -> OperatorStatus:
         """A hand-over needs the call's channel and somebody in the queue within staffed hours."""
         staffed, hours = self.deps.operators() if self.deps.operators is not None else (True, "")
         can_ring = self.deps.ami is not None and bool(self.channel)
         return OperatorStatus(staffed and can_ring, hours, caller_known=_phone_number(self.caller) is not None)
 
     # -- store ------------------------------------------------------------------------------
-    async def _store(self, call: StoreCall) -> StoreResult:
+    async def store(self, call: StoreCall) -> StoreResult:
         if call.op == "request_callback" and not call.args.get("phone"):
             call = StoreCall(call.op, {**call.args, "phone": _phone_number(self.caller) or ""})
         result = await asyncio.to_thread(self.deps.store, call, call_id=self.call_id, channel="phone")
-        value = result.value or {}
-        if result.ok and call.op == "hold":
-            hold_id, slot_id = _hold_ids(value, call.args)
-            if hold_id is not None:
-                if self._hold is not None and self._hold[0] != hold_id:
-                    await self._release_hold()
-                self._hold = (hold_id, slot_id)
-                self._publish(events.HoldPlaced(self.call_id, hold_id=hold_id, slot_id=slot_id))
-        elif result.ok and call.op == "release_hold":
-            if self._hold is not None:
-                self._publish(events.HoldReleased(self.call_id, hold_id=self._hold[0]))
-            self._hold = None
-        elif result.ok and call.op in ("confirm", "reschedule"):
-            slot_id = value.get("slot_id") or (self._hold[1] if self._hold else 0)
-            self._hold = None
-            self.outcome = "booked"
-            self._publish(events.BookingMade(self.call_id, slot_id=int(slot_id or 0), service=str(value.get("service", ""))))
-        elif result.ok and call.op == "cancel":
-            self.outcome = "cancelled"
+        if call.op == "request_callback":  # counted with the line's busy-message requests (ivr.line)
+            self._publish(events.CallbackRequested(self.call_id, service=str(call.args.get("service", "")),
+                                                   reason=str(call.args.get("reason", "")), ok=result.ok))
         return result
 
+    def _settled(self, result: StoreResult, change: HoldChange) -> None:
+        """What a store result means for the call: its outcome, and the events the live pages show."""
+        outcome = _OUTCOMES.get(result.op) if result.ok else None
+        if outcome is not None:
+            self.outcome = outcome
+        if change.let_go is not None and outcome is not CallOutcome.BOOKED:
+            self._publish(events.HoldReleased(self.call_id, hold_id=change.let_go.hold_id))
+        if change.placed is not None:
+            self._publish(events.HoldPlaced(self.call_id, hold_id=change.placed.hold_id,
+                                            slot_id=change.placed.slot_id))
+        if outcome is CallOutcome.BOOKED:
+            slot_id = result.value.get("slot_id") or (change.let_go.slot_id if change.let_go else 0)
+            self._publish(events.BookingMade(self.call_id, slot_id=int(slot_id or 0),
+                                             service=str(result.value.get("service", ""))))
+
     async def _release_hold(self) -> None:
-        if self._hold is None:
+        held = self._dialog.give_back() if self._dialog is not None else None
+        if held is None:
             return
-        hold_id, _ = self._hold
-        self._hold = None
+        hold, release = held
         try:
-            await asyncio.to_thread(self.deps.store, StoreCall("release_hold", {"hold_id": hold_id}),
-                                    call_id=self.call_id, channel="phone")
+            await asyncio.to_thread(self.deps.store, release, call_id=self.call_id, channel="phone")
         except Exception:  # noqa: BLE001 - the hold then simply expires
-            logger.exception("call %s: releasing hold %s failed", self.call_id, hold_id)
+            logger.exception("call %s: releasing hold %s failed", self.call_id, hold.hold_id)
             return
-        self._publish(events.HoldReleased(self.call_id, hold_id=hold_id))
+        self._publish(events.HoldReleased(self.call_id, hold_id=hold.hold_id))
 
     # -- endings ----------------------------------------------------------------------------
     async def _transfer(self, summary: str) -> None:
-        self.outcome = "transferred"
+        self.outcome = CallOutcome.TRANSFERRED
         await self._release_hold()
-        self._publish(events.Transferred(self.call_id, summary=mask_digits(summary)))
+        self._publish(events.Transferred(self.call_id, summary=mask_text(summary, keep_dates=True)))
         if self.deps.ami is None or not self.channel:
             raise RuntimeError("cannot hand over: no AMI channel for this call")
         await self.deps.ami.set_var(self.channel, "IVR_NEXT", "operator")
 
-    async def _apologise(self) -> None:
-        if self._gone:
+    async def _mark_ended_here(self) -> None:
+        """A call the dialog ended itself (a goodbye) takes back the IVR_NEXT=operator set at its start;
+        a failed one keeps it, so the caller reaches a person."""
+        if self.outcome not in (CallOutcome.TRANSFERRED, CallOutcome.FAILED):
+            await self._tell_dialplan("hangup")
+
+    async def _tell_dialplan(self, next_step: str) -> None:
+        """IVR_NEXT on the call's channel: where the dialplan sends the caller once the socket closes,
+        however it closes (the dialplan goes on to Queue(operators) only for `operator`)."""
+        if self.deps.ami is None or not self.channel:
             return
-        can_transfer = self.deps.ami is not None and bool(self.channel) and self.outcome != "transferred"
+        try:
+            await asyncio.wait_for(self.deps.ami.set_var(self.channel, "IVR_NEXT", next_step), 2.0)
+        except Exception:  # noqa: BLE001 - AMI down: the call goes on; the dialplan's default applies
+            logger.warning("call %s: could not set IVR_NEXT=%s", self.call_id, next_step)
+
+    async def _apologise(self) -> None:
+        if self.listener.gone:
+            return
+        ami = self.deps.ami
+        can_transfer = ami is not None and bool(self.channel) and self.outcome is not CallOutcome.TRANSFERRED
         try:
             self.conn.sender.flush()
             pcm = await self.deps.synthesizer.render(APOLOGY_TRANSFER if can_transfer else APOLOGY_GOODBYE)
             await asyncio.wait_for(self.conn.sender.play(pcm).done(), 30)
-            if can_transfer:
-                await self.deps.ami.set_var(self.channel, "IVR_NEXT", "operator")
+            if ami is not None and can_transfer:
+                await ami.set_var(self.channel, "IVR_NEXT", "operator")
                 self._publish(events.Transferred(self.call_id, summary=self._summary()))
-                self.outcome = "transferred"
+                self.outcome = CallOutcome.TRANSFERRED
         except Exception:  # noqa: BLE001 - last resort: the hang-up in _finish still happens
             logger.exception("call %s: apology failed", self.call_id)
 
     def _summary(self) -> str:
         try:
-            return mask_digits(self._engine.summary()) if self._engine is not None else ""
+            return mask_text(self._dialog.engine.summary(), keep_dates=True) if self._dialog is not None else ""
         except Exception:  # noqa: BLE001
             return ""
 
@@ -505,8 +332,9 @@ class CallSession:
         self.deps.bus.publish(event)
 
 
-def _is_start(event: Any) -> bool:
-    return event is not None and type(event).__name__ == "SpeechStart"
+def _as_utterance(result: AsrResult) -> Utterance:
+    nbest = tuple(t for t in (result.nbest or (result.text,)) if t)
+    return Utterance(nbest=nbest, confidence=result.confidence)
 
 
 def _pieces(text: str) -> list[str]:
@@ -519,9 +347,3 @@ def _phone_number(caller: str) -> str | None:
     if digits.isdigit() and not caller.startswith("0") and caller.startswith("+81"):
         digits = "0" + digits
     return digits if digits.isdigit() and digits.startswith("0") and len(digits) in (10, 11) else None
-
-
-def _hold_ids(value: dict, args: dict) -> tuple[int | None, int]:
-    hold_id = value.get("hold_id", value.get("id"))
-    slot_id = value.get("slot_id", args.get("slot_id", 0))
-    return (int(hold_id) if hold_id is not None else None), int(slot_id or 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs that a fresh machine lacks (run as root).
 set -euo pipefail
-packages=(debootstrap docker-compose espeak-ng chromium chromium-driver fonts-noto-cjk)
+packages=(debootstrap docker-compose espeak-ng chromium chromium-driver fonts-noto-cjk baresip-core)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

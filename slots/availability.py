@@ -9,10 +9,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from slots.allocation import is_phone
 from slots.batches import BatchSpec, preview_batch
-from slots.counters import audit, check_name, expire_holds, fresh_slot, open_condition, slot_view
+from slots.checks import check_name
+from slots.counters import expire_holds
 from slots.errors import NotFound, NotOpenYet, SlotClosed, SlotFull
 from slots.models import Batch, Slot
+from slots.rows import audit, fair_condition, fresh_slot, open_condition, slot_view
 from slots.timeutil import from_db, to_db
 from slots.views import BatchResult, SlotView
 
@@ -35,16 +38,22 @@ def release_batch(session: Session, spec: BatchSpec, *, actor: str, now: datetim
         }], "id"))
     created = 0
     for i in range(0, len(spans), INSERT_CHUNK):
-        rows = [{
-            "service": spec.service, "site": spec.site, "start_at": to_db(start), "end_at": to_db(end),
-            "capacity": spec.capacity, "booked": 0, "held": 0, "opens_at": opens_at, "closed": False,
-            "batch_id": batch_id,
-        } for start, end in spans[i:i + INSERT_CHUNK]]
+        rows = [_slot_row(spec, batch_id, start, end, opens_at) for start, end in spans[i:i + INSERT_CHUNK]]
         created += len(session.execute(_insert_ignore(session, Slot, rows, "service", "site", "start_at")).all())
     if created:
         audit(session, at, actor, "release_batch", detail={"batch_id": batch_id, "created": created})
     log.info("batch %s: %d slots created, %d existed", batch_id, created, len(spans) - created)
     return BatchResult(batch_id=batch_id, created=created, skipped=len(spans) - created)
+
+
+def _slot_row(spec: BatchSpec, batch_id: str, start: datetime, end: datetime, opens_at: datetime | None) -> dict:
+    reserved, until = spec.phone_reserve(start)
+    return {
+        "service": spec.service, "site": spec.site, "start_at": to_db(start), "end_at": to_db(end),
+        "capacity": spec.capacity, "booked": 0, "held": 0, "opens_at": opens_at, "closed": False,
+        "batch_id": batch_id, "phone_reserved": reserved, "phone_taken": 0,
+        "phone_reserved_until": None if until is None else to_db(until),
+    }
 
 
 def _insert_ignore(session: Session, model, rows: list[dict], *conflict: str):
@@ -69,42 +78,52 @@ def get_slot(session: Session, slot_id: int, *, now: datetime) -> SlotView:
 
 
 def list_slots(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
-               available_only: bool = False, now: datetime) -> list[SlotView]:
-    """Slots of `service` starting in [start, end), in order; `available_only` keeps open, free ones."""
+               available_only: bool = False, now: datetime, channel: str | None = None) -> list[SlotView]:
+    """Slots of `service` starting in [start, end), in order; `available_only` keeps open, free ones
+    (free for `channel` if given: other channels than the phone leave the phone's reserve)."""
     lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
     expire_holds(session, now=now)
     query = select(Slot).where(Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi)
     if site is not None:
         query = query.where(Slot.site == site)
     if available_only:
-        query = query.where(open_condition(at), Slot.booked + Slot.held < Slot.capacity)
+        query = query.where(*_free_for(channel, at))
     query = query.order_by(Slot.start_at, Slot.site, Slot.id).execution_options(populate_existing=True)
     return [slot_view(slot) for slot in session.execute(query).scalars()]
 
 
 def find_available(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
-                   now: datetime) -> list[SlotView]:
-    """Open slots with at least one free place (live holds count as taken)."""
-    return list_slots(session, service, start, end, site=site, available_only=True, now=now)
+                   now: datetime, channel: str | None = None) -> list[SlotView]:
+    """Open slots with at least one free place (live holds count as taken), for `channel` if given."""
+    return list_slots(session, service, start, end, site=site, available_only=True, now=now, channel=channel)
 
 
-def open_start_times(session: Session, service: str, start: datetime, end: datetime, *, now: datetime) -> list[datetime]:
-    """Start times (aware UTC) of the open slots with a free place in [start, end): which days a
-    caller may still choose. Reads only; expired holds still count until the next sweep."""
+def _free_for(channel: str | None, at: datetime) -> tuple:
+    """SQL conditions: the slot is open and has a place `channel` may take at `at` (naive UTC)."""
+    conditions = (open_condition(at), Slot.booked + Slot.held < Slot.capacity)
+    if channel is not None and not is_phone(channel):
+        conditions += (fair_condition(at),)
+    return conditions
+
+
+def open_start_times(session: Session, service: str, start: datetime, end: datetime, *, now: datetime,
+                     channel: str | None = None) -> list[datetime]:
+    """Start times (aware UTC) of the open slots with a free place (for `channel` if given) in
+    [start, end): which days a caller may still choose. Reads only; expired holds still count until
+    the next sweep."""
     lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
     query = select(Slot.start_at).where(
-        Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi, open_condition(at),
-        Slot.booked + Slot.held < Slot.capacity,
+        Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi, *_free_for(channel, at),
     ).distinct()
     return [from_db(value) for value in session.execute(query).scalars()]
 
 
 def nearest_available(session: Session, service: str, wanted: datetime, *, limit: int = 3, site: str | None = None,
-                      now: datetime, exclude: int | None = None) -> list[SlotView]:
+                      now: datetime, exclude: int | None = None, channel: str | None = None) -> list[SlotView]:
     """Up to `limit` open slots with a free place, nearest to `wanted` first (ties: earlier first)."""
     at, target = to_db(now, "now"), to_db(wanted, "wanted")
     expire_holds(session, now=now)
-    base = select(Slot).where(Slot.service == service, open_condition(at), Slot.booked + Slot.held < Slot.capacity)
+    base = select(Slot).where(Slot.service == service, *_free_for(channel, at))
     if site is not None:
         base = base.where(Slot.site == site)
     if exclude is not None:
@@ -129,7 +148,7 @@ def close_slot(session: Session, slot_id: int, *, actor: str, now: datetime) -> 
     return get_slot(session, slot_id, now=now)
 
 
-def refuse(session: Session, slot_id: int, now: datetime, *, alternatives: int = 3) -> None:
+def refuse(session: Session, slot_id: int, now: datetime, *, alternatives: int = 3, channel: str | None = None) -> None:
     """Raise the error that explains why slot `slot_id` took no place at `now` (naive UTC)."""
     slot = fresh_slot(session, slot_id)
     if slot is None:
@@ -140,5 +159,6 @@ def refuse(session: Session, slot_id: int, now: datetime, *, alternatives: int =
         raise NotOpenYet(f"slot {slot_id} opens at {from_db(slot.opens_at).isoformat()}", from_db(slot.opens_at))
     nearest = nearest_available(
         session, slot.service, from_db(slot.start_at), limit=alternatives, now=from_db(now), exclude=slot.id,
+        channel=channel,
     )
     raise SlotFull(f"slot {slot_id} is full", nearest)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from slots.allocation import MAX_HOURS_BEFORE, reserved_places
 from slots.errors import InvalidBatch
 
 MAX_DAYS = 366
@@ -33,7 +34,10 @@ def parse_window(text: str) -> tuple[time, time]:
 class BatchSpec:
     """Slots for `service` at `site`: every day from `date_from` to `date_to` (inclusive), in each
     window of `times` (local `"HH:MM-HH:MM"` in `timezone`), one slot every `every_minutes` lasting
-    that long, `capacity` places each, bookable from `opens_at` (aware) if given."""
+    that long, `capacity` places each, bookable from `opens_at` (aware) if given.
+
+    `phone_reserved_percent` of each slot's places (rounded half up) are kept for phone callers until
+    `phone_reserved_hours` before the slot starts; from then on every channel may take them."""
 
     service: str
     site: str
@@ -44,6 +48,8 @@ class BatchSpec:
     capacity: int
     opens_at: datetime | None = None
     timezone: str = "Asia/Tokyo"
+    phone_reserved_percent: int = 0
+    phone_reserved_hours: int = 24
     windows: tuple[tuple[time, time], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +71,10 @@ class BatchSpec:
             raise InvalidBatch("capacity must be between 1 and 10000")
         if self.opens_at is not None and (not isinstance(self.opens_at, datetime) or self.opens_at.tzinfo is None):
             raise InvalidBatch("opens_at must be a timezone-aware datetime")
+        if not isinstance(self.phone_reserved_percent, int) or not 0 <= self.phone_reserved_percent <= 100:
+            raise InvalidBatch("phone_reserved_percent must be between 0 and 100")
+        if not isinstance(self.phone_reserved_hours, int) or not 0 <= self.phone_reserved_hours <= MAX_HOURS_BEFORE:
+            raise InvalidBatch(f"phone_reserved_hours must be between 0 and {MAX_HOURS_BEFORE}")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -79,8 +89,9 @@ class BatchSpec:
             raise InvalidBatch(f"a batch creates at most {MAX_SLOTS} slots")
 
     def canonical(self) -> dict:
-        """The spec as JSON-able data, identical for identical batches."""
-        return {
+        """The spec as JSON-able data, identical for identical batches (a batch without a phone
+        reserve keeps the id it had before reserves existed)."""
+        data = {
             "service": self.service,
             "site": self.site,
             "date_from": self.date_from.isoformat(),
@@ -91,6 +102,17 @@ class BatchSpec:
             "opens_at": None if self.opens_at is None else self.opens_at.astimezone(UTC).isoformat(),
             "timezone": self.timezone,
         }
+        if self.phone_reserved_percent:
+            data["phone_reserved_percent"] = self.phone_reserved_percent
+            data["phone_reserved_hours"] = self.phone_reserved_hours
+        return data
+
+    def phone_reserve(self, start: datetime) -> tuple[int, datetime | None]:
+        """(places kept for the phone, until when) for a slot starting at `start`."""
+        if not self.phone_reserved_percent:
+            return 0, None
+        places = reserved_places(self.capacity, self.phone_reserved_percent)
+        return places, (start - timedelta(hours=self.phone_reserved_hours) if places else None)
 
     @property
     def batch_id(self) -> str:

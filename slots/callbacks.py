@@ -12,15 +12,16 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from slots.counters import audit, check_name
-from slots.errors import CallbackAlreadyOpen, InvalidInput, InvalidPhone, NotFound
+from slots.checks import check_name
+from slots.errors import CallbackAlreadyOpen, CallbackChanged, InvalidInput, InvalidPhone, NotFound
 from slots.models import CallbackRequest
+from slots.rows import audit
 from slots.timeutil import from_db, to_db
-from slots.views import CallbackStatus, CallbackView
+from slots.views import CallbackCounts, CallbackStatus, CallbackView
 
 C = CallbackRequest.__table__
 SEPARATORS = frozenset(" -\u30fc\u2010\u2212")  # after NFKC: spaces, hyphens, the long-vowel mark, minus
@@ -125,12 +126,20 @@ def list_callbacks(session: Session, *, status: CallbackStatus | str | None = No
     return [_view(row) for row in session.execute(query)]
 
 
+def count_callbacks(session: Session) -> CallbackCounts:
+    """How many requests stand in each status now."""
+    query = select(C.c.status, func.count()).group_by(C.c.status)
+    return CallbackCounts(by_status={CallbackStatus(status): count for status, count in session.execute(query)})
+
+
 def set_callback_status(session: Session, callback_id: int, status: CallbackStatus | str, *, actor: str,
-                        now: datetime) -> CallbackView:
+                        now: datetime, expected: CallbackStatus | str | None = None) -> CallbackView:
     """Mark a request `open`, `called` or `done` (audited, the number masked); the same status again
     changes nothing. Re-opening one while another is open for the same phone, service and day is
-    CallbackAlreadyOpen."""
+    CallbackAlreadyOpen. With `expected`, a request that is no longer in that status (someone else
+    marked it first: two operators must not both call the same resident) is CallbackChanged."""
     new = callback_status(status)
+    before = callback_status(expected) if expected is not None else None
     check_name(actor, "actor", 64)
     at = to_db(now, "now")
     if not isinstance(callback_id, int):
@@ -138,6 +147,9 @@ def set_callback_status(session: Session, callback_id: int, status: CallbackStat
     row = _row(session, callback_id, lock=True) if 1 <= callback_id <= MAX_ID else None
     if row is None:
         raise NotFound(f"no call-back request {callback_id}")
+    if before is not None and row.status != before.value:
+        raise CallbackChanged(f"call-back request {callback_id} is {row.status}, not {before.value}",
+                              current=row.status)
     if row.status == new.value:
         return _view(row)
     clash = CallbackAlreadyOpen("another call-back request of this phone and service is open that day")

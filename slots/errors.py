@@ -91,3 +91,13 @@ class CallbackAlreadyOpen(StoreError):
     """Another open call-back request for the same phone and service exists that day."""
 
     reason = "callback_already_open"
+
+
+class CallbackChanged(StoreError):
+    """The request is no longer in the status the caller expected (someone else marked it first)."""
+
+    reason = "callback_changed"
+
+    def __init__(self, message: str, *, current: str) -> None:
+        super().__init__(message)
+        self.current = current

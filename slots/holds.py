@@ -7,28 +7,41 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from slots import sql
+from slots.allocation import is_phone
 from slots.availability import refuse
-from slots.counters import audit, check_channel, check_name, check_ttl, end_hold, expire_holds, give_back, run, take
+from slots.checks import check_name, check_request_key, check_ttl
+from slots.counters import end_hold, expire_holds, give_back, take
+from slots.errors import InvalidInput
+from slots.rows import audit, run
 from slots.timeutil import from_db, to_db
 from slots.views import HoldView
 
 
 def hold(session: Session, slot_id: int, *, ttl_seconds: int, channel: str, call_id: str | None = None,
-         now: datetime, alternatives: int = 3) -> HoldView:
+         now: datetime, alternatives: int = 3, request_key: str | None = None) -> HoldView:
     """Reserve one place for `ttl_seconds` while the caller confirms. Raises SlotFull (with the
-    nearest alternatives), NotOpenYet, SlotClosed or NotFound."""
+    nearest alternatives), NotOpenYet, SlotClosed or NotFound.
+
+    `request_key` (one per attempt, made before the transaction): a retry of an attempt whose
+    COMMIT succeeded gets the hold it made, instead of a second one."""
     check_ttl(ttl_seconds)
-    check_channel(channel)
+    check_name(channel)
     if call_id is not None:
         check_name(call_id, "call_id", 64)
+    if request_key is not None:
+        earlier = run(session, sql.HOLD_BY_REQUEST, {"p_request": check_request_key(request_key)}).first()
+        if earlier is not None:
+            if earlier.slot_id != slot_id:
+                raise InvalidInput("this request key was used for another request")
+            return HoldView(id=earlier.id, slot_id=earlier.slot_id, expires_at=from_db(earlier.expires_at))
     at = to_db(now, "now")
     expire_holds(session, now=now, slot_ids=[slot_id])
-    if not take(session, slot_id, at, "held"):
-        refuse(session, slot_id, at, alternatives=alternatives)
+    if not take(session, slot_id, at, "held", phone=is_phone(channel)):
+        refuse(session, slot_id, at, alternatives=alternatives, channel=channel)
     expires_at = at + timedelta(seconds=ttl_seconds)
     hold_id = run(session, sql.INSERT_HOLD, {
         "slot_id": slot_id, "created_at": at, "expires_at": expires_at, "state": "live", "channel": channel,
-        "call_id": call_id, "ended_at": None,
+        "call_id": call_id, "ended_at": None, "request_key": request_key,
     }).scalar_one()
     audit(session, at, channel, "hold", slot_id=slot_id, hold_id=hold_id, detail={"ttl_seconds": ttl_seconds})
     return HoldView(id=hold_id, slot_id=slot_id, expires_at=from_db(expires_at))
@@ -37,7 +50,8 @@ def hold(session: Session, slot_id: int, *, ttl_seconds: int, channel: str, call
 def release_hold(session: Session, hold_id: int, *, now: datetime, actor: str | None = None) -> None:
     """Give the place back. Idempotent: an unknown, expired, used or released hold is left as it is."""
     at = to_db(now, "now")
-    slot_id = end_hold(session, hold_id, "released", at)
-    if slot_id is not None:
-        give_back(session, slot_id, "held")
+    ended = end_hold(session, hold_id, "released", at)
+    if ended is not None:
+        slot_id, channel = ended
+        give_back(session, slot_id, "held", phone=is_phone(channel))
         audit(session, at, actor or "system", "hold_released", slot_id=slot_id, hold_id=hold_id)

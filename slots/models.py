@@ -3,8 +3,12 @@
 Invariants kept by the database itself:
 - `slots.booked + slots.held <= slots.capacity` (CHECK), and every counter moves only through a
   conditional UPDATE checked by row count (`slots.store`);
+- `slots.phone_taken` (places the phone holds or booked) stays within `booked + held` (CHECK); while
+  `phone_reserved_until` has not passed, other channels take a place only if the phone's unused
+  reserve (`phone_reserved - phone_taken`) still fits (`slots.sql.FAIR`);
 - one slot per (service, site, start) (UNIQUE), so releasing a batch twice creates nothing;
-- one confirmed booking per (service, person_key) (partial UNIQUE index, SQLite and PostgreSQL);
+- one confirmed booking per (service, person_check): per ticket number *and* birth date, so a
+  ticket alone never runs into someone's booking (partial UNIQUE index, SQLite and PostgreSQL);
 - booking codes are unique;
 - one open call-back request per (phone, service, local day) (partial UNIQUE index).
 `slots.held` counts the holds in state `live` (expired ones too until they are swept, lazily, by
@@ -67,6 +71,8 @@ class Slot(Base):
         CheckConstraint("booked >= 0 AND held >= 0", name="counters"),
         CheckConstraint("booked + held <= capacity", name="not_overbooked"),
         CheckConstraint("end_at > start_at", name="span"),
+        CheckConstraint("phone_reserved >= 0 AND phone_reserved <= capacity", name="phone_reserved"),
+        CheckConstraint("phone_taken >= 0 AND phone_taken <= booked + held", name="phone_taken"),
         Index(None, "service", "start_at"),
     )
 
@@ -81,6 +87,11 @@ class Slot(Base):
     opens_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"))
+    #: places kept for phone callers until `phone_reserved_until`; other channels leave them free
+    phone_reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    phone_reserved_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: places held or booked by the phone (`holds.channel`, `bookings.phone_place`)
+    phone_taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Hold(Base):
@@ -99,6 +110,8 @@ class Hold(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     channel: Mapped[str] = mapped_column(String(32))
     call_id: Mapped[str | None] = mapped_column(String(64))
+    #: the caller's key for this attempt: a retry after a COMMIT that succeeded finds this hold
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Booking(Base):
@@ -106,9 +119,9 @@ class Booking(Base):
     __table_args__ = (
         CheckConstraint("status IN ('confirmed', 'cancelled')", name="status"),
         Index(
-            "uq_bookings_active_person",
+            "uq_bookings_active_person_check",
             "service",
-            "person_key",
+            "person_check",
             unique=True,
             sqlite_where=text("status = 'confirmed'"),
             postgresql_where=text("status = 'confirmed'"),
@@ -128,6 +141,10 @@ class Booking(Base):
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("holds.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the place was taken by the phone (counted in `slots.phone_taken`), whatever channel booked it
+    phone_place: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: the caller's key for this attempt: a retry after a COMMIT that succeeded finds this booking
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditEntry(Base):

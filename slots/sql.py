@@ -7,7 +7,7 @@ database work itself; these constants keep the store close to hand-written SQL
 
 from __future__ import annotations
 
-from sqlalchemy import DateTime, Integer, String, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, and_, bindparam, insert, or_, select, update
 
 from slots.models import AuditEntry, Booking, Hold, Slot
 
@@ -20,40 +20,56 @@ HOLD = bindparam("p_hold", type_=Integer)
 FREE = S.c.booked + S.c.held < S.c.capacity
 OPEN = and_(S.c.closed.is_(False), S.c.start_at > NOW, or_(S.c.opens_at.is_(None), S.c.opens_at <= NOW))
 
+# Another channel than the phone leaves the phone's unused reserve free until it is released:
+# booked + held + max(0, phone_reserved - phone_taken) < capacity, written without max() as FREE and this.
+FAIR = or_(
+    S.c.phone_reserved_until.is_(None),
+    S.c.phone_reserved_until <= NOW,
+    S.c.booked + S.c.held + S.c.phone_reserved - S.c.phone_taken < S.c.capacity,
+)
+
 SELECT_SLOT = select(S).where(S.c.id == SLOT)
+#: TAKE[column, phone]: one more place held or booked, by the phone (counted) or another channel (fair)
 TAKE = {
-    column: update(S).where(S.c.id == SLOT, FREE, OPEN).values({column: S.c[column] + 1})
-    for column in ("held", "booked")
+    (column, phone): (
+        update(S).where(S.c.id == SLOT, FREE, OPEN).values({column: S.c[column] + 1, "phone_taken": S.c.phone_taken + 1})
+        if phone else update(S).where(S.c.id == SLOT, FREE, OPEN, FAIR).values({column: S.c[column] + 1})
+    )
+    for column in ("held", "booked") for phone in (True, False)
 }
+_N, _PHONE_N = bindparam("p_n", type_=Integer), bindparam("p_phone", type_=Integer)
 GIVE_BACK = {
-    column: update(S).where(S.c.id == SLOT, S.c[column] >= bindparam("p_n", type_=Integer))
-    .values({column: S.c[column] - bindparam("p_n", type_=Integer)})
+    column: update(S).where(S.c.id == SLOT, S.c[column] >= _N, S.c.phone_taken >= _PHONE_N)
+    .values({column: S.c[column] - _N, "phone_taken": S.c.phone_taken - _PHONE_N})
     for column in ("held", "booked")
 }
 HELD_TO_BOOKED = update(S).where(S.c.id == SLOT, S.c.held >= 1).values(held=S.c.held - 1, booked=S.c.booked + 1)
 
 SELECT_HOLD = select(H).where(H.c.id == HOLD)
 INSERT_HOLD = insert(H).returning(H.c.id)
+HOLD_BY_REQUEST = select(H).where(H.c.request_key == bindparam("p_request", type_=String))
 END_HOLD = (
     update(H).where(H.c.id == HOLD, H.c.state == "live")
-    .values(state=bindparam("p_state", type_=String), ended_at=NOW).returning(H.c.slot_id)
+    .values(state=bindparam("p_state", type_=String), ended_at=NOW).returning(H.c.slot_id, H.c.channel)
 )
 EXPIRED_TO_CONSUMED = update(H).where(H.c.id == HOLD, H.c.state == "expired").values(state="consumed")
 _EXPIRED = and_(H.c.state == "live", H.c.expires_at <= NOW)
 ANY_EXPIRED = select(H.c.id).where(_EXPIRED).limit(1)
 ANY_EXPIRED_ON_SLOT = select(H.c.id).where(_EXPIRED, H.c.slot_id == SLOT).limit(1)
-EXPIRE = update(H).where(_EXPIRED).values(state="expired", ended_at=NOW).returning(H.c.id, H.c.slot_id)
+EXPIRE = update(H).where(_EXPIRED).values(state="expired", ended_at=NOW).returning(H.c.id, H.c.slot_id, H.c.channel)
 EXPIRE_ON_SLOT = (
-    update(H).where(_EXPIRED, H.c.slot_id == SLOT).values(state="expired", ended_at=NOW).returning(H.c.id, H.c.slot_id)
+    update(H).where(_EXPIRED, H.c.slot_id == SLOT).values(state="expired", ended_at=NOW)
+    .returning(H.c.id, H.c.slot_id, H.c.channel)
 )
 
 SELECT_BOOKING = select(B).where(B.c.code == bindparam("p_code", type_=String))
 CODE_TAKEN = select(B.c.id).where(B.c.code == bindparam("p_code", type_=String))
 ACTIVE_BOOKING = select(B).where(
     B.c.service == bindparam("p_service", type_=String), B.c.person_key == bindparam("p_key", type_=String),
-    B.c.status == "confirmed",
+    B.c.person_check == bindparam("p_check", type_=String), B.c.status == "confirmed",
 )
 INSERT_BOOKING = insert(B).returning(B.c.id)
+BOOKING_BY_REQUEST = select(B).where(B.c.request_key == bindparam("p_request", type_=String))
 CANCEL_BOOKING = (
     update(B).where(B.c.id == bindparam("p_booking", type_=Integer), B.c.status == "confirmed")
     .values(status="cancelled", cancelled_at=NOW)
@@ -61,6 +77,10 @@ CANCEL_BOOKING = (
 MOVE_BOOKING = (
     update(B).where(B.c.id == bindparam("p_booking", type_=Integer), B.c.status == "confirmed", B.c.slot_id == SLOT)
     .values(slot_id=bindparam("p_new_slot", type_=Integer))
+)
+SET_PHONE_PLACE = (
+    update(B).where(B.c.id == bindparam("p_booking", type_=Integer))
+    .values(phone_place=bindparam("p_phone_place", type_=Boolean))
 )
 
 INSERT_AUDIT = insert(A)

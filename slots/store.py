@@ -25,7 +25,7 @@ from slots.availability import (
 )
 from slots.batches import BatchSpec, preview_batch
 from slots.bookings import book, cancel, confirm, find_active_booking, get_booking, list_bookings, reschedule
-from slots.callbacks import list_callbacks, request_callback, set_callback_status
+from slots.callbacks import count_callbacks, list_callbacks, request_callback, set_callback_status
 from slots.calls import call_stats, record_call
 from slots.counters import expire_holds
 from slots.holds import hold, release_hold
@@ -33,7 +33,7 @@ from slots.listings import bookings_created_between, list_services, list_sites
 
 __all__ = [
     "BatchSpec", "book", "bookings_created_between", "call_stats", "cancel", "close_slot", "confirm",
-    "expire_holds", "find_active_booking", "find_available", "get_booking", "get_slot", "hold",
+    "count_callbacks", "expire_holds", "find_active_booking", "find_available", "get_booking", "get_slot", "hold",
     "list_bookings", "list_callbacks", "list_services", "list_sites", "list_slots", "nearest_available",
     "preview_batch", "record_call", "release_batch", "release_hold", "request_callback", "reschedule",
     "set_callback_status",

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from slots.outcomes import CallOutcome
+
 
 @dataclass(frozen=True)
 class SlotView:
@@ -20,6 +22,9 @@ class SlotView:
     available: int
     opens_at: datetime | None
     closed: bool
+    phone_reserved: int = 0
+    phone_reserved_until: datetime | None = None
+    phone_taken: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class CallStats:
     """Call figures over a period: hours are aware UTC datetimes truncated to the hour."""
 
     total: int
-    by_outcome: dict[str, int]
+    by_outcome: dict[CallOutcome, int]
     per_hour: dict[datetime, int]
     dropout_by_step: dict[str, int]
     transferred: int
@@ -88,3 +93,14 @@ class CallbackView:
 
     def __repr__(self) -> str:  # keep the number out of logs and tracebacks
         return f"CallbackView(id={self.id}, phone_masked={self.phone_masked!r}, status={self.status.value!r})"
+
+
+@dataclass(frozen=True)
+class CallbackCounts:
+    """How many call-back requests stand in each status."""
+
+    by_status: dict[CallbackStatus, int]
+
+    @property
+    def open(self) -> int:
+        return self.by_status.get(CallbackStatus.OPEN, 0)

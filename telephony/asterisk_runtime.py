@@ -67,6 +67,21 @@ class RuntimeConfig:
     test_context: bool = False
     boot_timeout: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
+    # admission (queue madoguchi-line): seats = calls the IVR takes at once; the waiting limits
+    line_seats: int = 8
+    line_max_waiting: int = 20
+    line_max_wait_minutes: int = 15
+    line_call_seconds: int = 90
+    # the carrier trunk (madoguchi-trunk.conf, rtp.conf): see telephony.asterisk.trunk
+    trunk_host: str = "192.0.2.10"
+    trunk_codecs: str = "ulaw,alaw"
+    trunk_register_user: str = ""
+    trunk_register_secret: str = field(default="", repr=False)
+    trunk_external_address: str = ""
+    trunk_local_nets: str = ""
+    rtp_ports: tuple[int, int] = (10000, 20000)
+    #: the line's prompts, name -> 8 kHz 16-bit mono PCM, installed as <instance>/sounds/<name>.sln
+    sounds: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def inner_dir(self) -> str:
@@ -216,6 +231,11 @@ class AsteriskRuntime:
         return "/" + str(Path(host_path).resolve().relative_to(self.config.root.resolve()))
 
     @property
+    def sounds_dir(self) -> Path:
+        """Host path of the line's prompts (extensions.conf plays them as ${MADOGUCHI_SOUNDS}/<name>)."""
+        return self.instance_dir / "sounds"
+
+    @property
     def _pid_file(self) -> Path:
         return self.instance_dir / "asterisk.host.pid"
 
@@ -242,19 +262,60 @@ class AsteriskRuntime:
             "DB_DIR": f"{inner}/db",
             "MEDIA_DIR": f"{inner}/media",
             "RECORDINGS_DIR": f"{inner}/recordings",
+            "LINE_SEATS": str(cfg.line_seats),
+            "LINE_MAX_WAITING": str(cfg.line_max_waiting),
+            "LINE_MAX_WAIT_MINUTES": str(cfg.line_max_wait_minutes),
+            "LINE_CALL_SECONDS": str(cfg.line_call_seconds),
+            "LINE_SOUNDS": f"{inner}/sounds",
+            "TRUNK_HOST": cfg.trunk_host,
+            "TRUNK_CODECS": cfg.trunk_codecs,
+            "TRUNK_REGISTER_USER": cfg.trunk_register_user,
+            "TRUNK_REGISTER_SECRET": cfg.trunk_register_secret,
+            "TRUNK_EXTERNAL_ADDRESS": cfg.trunk_external_address,
+            "TRUNK_LOCAL_NETS": cfg.trunk_local_nets,
+            "RTP_START": str(cfg.rtp_ports[0]),
+            "RTP_END": str(cfg.rtp_ports[1]),
             **cfg.extra,
         }
 
     def install_config(self) -> None:
-        """Render our config set (plus the test context if asked) into the instance directory."""
+        """Render our config set (plus the test context if asked) into the instance directory.
+
+        Asterisk runs as the chroot's `asterisk` user (asterisk.conf `runuser`): it owns the
+        directories it writes, and reads the config through its group (secrets: mode 0640)."""
         etc = self.instance_dir / "etc"
-        for sub in ("etc", "run", "log", "spool", "db", "media", "recordings"):
+        uid, gid = self._asterisk_ids()
+        for sub in ("etc", "run", "log", "spool", "db", "media", "recordings", "sounds"):
             (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
+            if sub not in ("etc", "media", "sounds"):
+                os.chown(self.instance_dir / sub, uid, gid)
         for old in etc.glob("*.conf"):
             old.unlink()
         for name, text in render_config(self.values(), test=self.config.test_context).items():
-            (etc / name).write_text(text)
-        (etc / "manager.conf").chmod(0o600)
+            path = etc / name
+            path.write_text(text)
+            path.chmod(0o640)
+            os.chown(path, 0, gid)
+        self.install_sounds()
+
+    def install_sounds(self) -> None:
+        """Write the line's prompts as signed-linear 8 kHz files (`.sln`), readable by Asterisk."""
+        for old in self.sounds_dir.glob("*.sln"):
+            old.unlink()
+        for name, pcm in self.config.sounds.items():
+            if not name.replace("-", "").isalnum():
+                raise AsteriskRuntimeError(f"sound name {name!r}: letters, digits and - only")
+            path = self.sounds_dir / f"{name}.sln"
+            path.write_bytes(pcm)
+            path.chmod(0o644)
+
+    def _asterisk_ids(self) -> tuple[int, int]:
+        """The uid and gid of the chroot's `asterisk` user (the Debian package creates it)."""
+        for line in (self.config.root / "etc" / "passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == "asterisk":
+                return int(fields[2]), int(fields[3])
+        raise AsteriskRuntimeError(f"no asterisk user in the chroot {self.config.root}")
 
     def pid(self) -> int | None:
         """The pid of this instance's Asterisk, if it runs (checked against /proc, so a reused pid

@@ -126,13 +126,30 @@ def _substitution(a: str, b: str) -> float:
     return 0.75 if va and va == vb else 1.0
 
 
+# し・あ said quickly is しゃ (and ひ・よ is ひょ): a recognizer writes しやさって for しあさって.
+GLIDE_COST = 0.25
+_GLIDE_VOWELS = {"ゃ": "あ", "ゅ": "う", "ょ": "お"}
+
+
+def _glided(first: str, second: str, mora: str) -> bool:
+    """Whether the morae `first` `second` (し, あ) are said as the one glided `mora` (しゃ)."""
+    return len(mora) == 2 and first == mora[0] and first in _YOON_AFTER and _GLIDE_VOWELS.get(mora[1]) == second
+
+
 def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """Mora edit distance; two morae against their glided one (し・あ / しゃ) cost `GLIDE_COST`."""
+    before: list[float] = []
     previous = [float(j) for j in range(len(b) + 1)]
     for i, x in enumerate(a, 1):
         current = [float(i)]
         for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + _substitution(x, y)))
-        previous = current
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + _substitution(x, y))
+            if i >= 2 and _glided(a[i - 2], x, y):
+                cost = min(cost, before[j - 1] + GLIDE_COST)
+            if j >= 2 and _glided(b[j - 2], y, x):
+                cost = min(cost, previous[j - 2] + GLIDE_COST)
+            current.append(cost)
+        before, previous = previous, current
     return previous[-1]
 
 

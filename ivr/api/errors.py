@@ -12,10 +12,12 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ivr.api.hold_access import TooManyHolds
 from ivr.api.schemas import SlotOut
+from ivr.http.transactions import DatabaseUnavailable, is_outage
 from slots.errors import (
     IdentityMismatch,
     InvalidBatch,
@@ -32,6 +34,7 @@ STATUS = {
     InvalidBatch: status.HTTP_422_UNPROCESSABLE_CONTENT,
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
     IdentityMismatch: status.HTTP_403_FORBIDDEN,
+    TooManyHolds: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 RETRY_AFTER_SECONDS = 5
 
@@ -44,6 +47,9 @@ def store_error_body(error: StoreError, request: Request) -> dict:
     opens_at = getattr(error, "opens_at", None)
     if opens_at is not None:
         detail["opens_at"] = opens_at.astimezone(request.app.state.settings.tz).isoformat()
+    current = getattr(error, "current", None)  # callback_changed: the status someone else gave it
+    if current is not None:
+        detail["current"] = current
     return {"detail": detail, **{k: v for k, v in detail.items() if k != "message"}}
 
 
@@ -53,22 +59,26 @@ async def on_store_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(store_error_body(error, request), status_code=code)
 
 
-def is_outage(error: BaseException) -> bool:
-    """The database did not answer (connection refused or dropped, pool exhausted, locked)."""
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
-
-
 async def on_db_error(request: Request, error: Exception) -> JSONResponse:
-    if not is_outage(error):
+    """A database that does not answer (a `DatabaseUnavailable`, or an outage raised outside
+    `Transactions.run`): 503 `db_unavailable`. Any other database error is not ours to answer."""
+    if not isinstance(error, DatabaseUnavailable) and not is_outage(error):
         raise error
-    logger.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(error).__name__)
+    cause = error.__cause__ if isinstance(error, DatabaseUnavailable) and error.__cause__ else error
+    logger.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(cause).__name__)
     return JSONResponse(
         {"detail": "the database is not available; try again shortly", "reason": "db_unavailable"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+async def on_out_of_range(request: Request, error: Exception) -> JSONResponse:
+    """A value the calendar or a column cannot hold (a year 1 date in UTC, an id past 32 bits on
+    PostgreSQL, a NUL byte in text): the input is invalid, not the server. The value is not echoed."""
+    logger.info("%s %s: input out of range (%s)", request.method, request.url.path, type(error).__name__)
+    return JSONResponse({"detail": "a value in the request is out of range"},
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def on_invalid_request(request: Request, error: Exception) -> JSONResponse:
@@ -83,4 +93,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(DBAPIError, on_db_error)
+    app.add_exception_handler(DataError, on_out_of_range)
+    app.add_exception_handler(OverflowError, on_out_of_range)
     app.add_exception_handler(PoolTimeout, on_db_error)

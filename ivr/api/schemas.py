@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ivr.privacy import mask_phone  # noqa: F401 - re-exported: the API's routes import it from here
+from slots.allocation import MAX_HOURS_BEFORE
 from slots.views import BookingView, CallbackStatus, CallbackView, HoldView, SlotView
 
 NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
@@ -21,6 +22,7 @@ SITE = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$"
 WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 T = TypeVar("T")
 CODE_PATTERN = r"^[0-9]{4,16}$"
+MAX_HOLD_TTL_SECONDS = 15 * 60
 CHANNEL_LABEL = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")]
 
 
@@ -49,6 +51,10 @@ class BatchIn(Strict):
     every_minutes: int = Field(ge=1, le=1440)
     capacity: int = Field(ge=1, le=10_000)
     opens_at: datetime | None = Field(None, description="not bookable before; without offset: local time")
+    phone_reserved_percent: int = Field(0, ge=0, le=100,
+                                        description="share of each slot's places kept for phone callers")
+    phone_reserved_hours: int = Field(24, ge=0, le=MAX_HOURS_BEFORE,
+                                      description="hours before a slot starts when its phone reserve opens to all")
 
     @field_validator("times")
     @classmethod
@@ -83,6 +89,9 @@ class SlotOut(BaseModel):
     available: int
     opens_at: datetime | None = None
     closed: bool = False
+    phone_reserved: int = 0
+    phone_reserved_until: datetime | None = None
+    phone_taken: int = 0
 
     @classmethod
     def of(cls, view: SlotView, zone: tzinfo) -> SlotOut:
@@ -90,32 +99,35 @@ class SlotOut(BaseModel):
             id=view.id, service=view.service, site=view.site, start=local(view.start, zone),
             end=local(view.end, zone), capacity=view.capacity, booked=view.booked, held=view.held,
             available=view.available, opens_at=local(view.opens_at, zone), closed=view.closed,
+            phone_reserved=view.phone_reserved, phone_reserved_until=local(view.phone_reserved_until, zone),
+            phone_taken=view.phone_taken,
         )
 
 
 class HoldIn(Strict):
     slot_id: int = Field(ge=1)
-    ttl_seconds: int = Field(ge=10, le=3600, description="how long the place is kept for the caller")
+    ttl_seconds: int = Field(ge=10, le=MAX_HOLD_TTL_SECONDS,
+                             description="how long the place is kept for the caller (at most 900 s)")
     call_id: str | None = Field(None, max_length=64, description="the call this hold belongs to, if any")
-    channel: CHANNEL_LABEL | None = Field(None, description="a label such as web or chat; default: the role")
+    channel: CHANNEL_LABEL | None = Field(None, description="deprecated: the label is fixed by the token; another is 403")
 
 
 class HoldOut(BaseModel):
-    id: int
+    id: str = Field(description="opaque and unguessable; only the channel that placed the hold may use it")
     slot_id: int
     expires_at: datetime
 
     @classmethod
-    def of(cls, view: HoldView, zone: tzinfo) -> HoldOut:
-        return cls(id=view.id, slot_id=view.slot_id, expires_at=local(view.expires_at, zone))
+    def of(cls, view: HoldView, zone: tzinfo, public_id: str) -> HoldOut:
+        return cls(id=public_id, slot_id=view.slot_id, expires_at=local(view.expires_at, zone))
 
 
 class BookingIn(Strict):
-    hold_id: int | None = Field(None, ge=1)
+    hold_id: str | None = Field(None, min_length=1, max_length=64, description="the id POST /holds answered")
     slot_id: int | None = Field(None, ge=1)
     ticket_number: str = Field(min_length=4, max_length=40, description="接種券番号; stored only as a keyed hash")
     birthdate: date
-    channel: CHANNEL_LABEL | None = Field(None, description="a label such as web or chat; default: the role")
+    channel: CHANNEL_LABEL | None = Field(None, description="deprecated: the label is fixed by the token; another is 403")
 
     @model_validator(mode="after")
     def _one_target(self) -> BookingIn:
@@ -127,6 +139,18 @@ class BookingIn(Strict):
 
     def __repr__(self) -> str:  # never the ticket number or birth date in logs or tracebacks
         return f"BookingIn(hold_id={self.hold_id}, slot_id={self.slot_id})"
+
+    __str__ = __repr__
+
+
+class IdentityIn(Strict):
+    """The resident's identity, as the phone path asks for it before cancelling."""
+
+    ticket_number: str = Field(min_length=4, max_length=40, description="接種券番号; compared as a keyed hash")
+    birthdate: date
+
+    def __repr__(self) -> str:  # never the ticket number or birth date in logs or tracebacks
+        return "IdentityIn(...)"
 
     __str__ = __repr__
 
@@ -151,6 +175,11 @@ class BookingOut(BaseModel):
         )
 
 
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    next_offset: int | None = Field(None, description="the offset of the next page; null on the last page")
+
+
 class CallOut(BaseModel):
     id: str
     started: datetime
@@ -165,6 +194,7 @@ class CallOut(BaseModel):
     failures: int
     transferred: bool
     needs_help: bool
+    node: str = Field("", description="the `ivr serve` node running the call (MADOGUCHI_NODE_NAME)")
 
 
 class QueueCallerOut(BaseModel):
@@ -180,6 +210,7 @@ class QueueOut(BaseModel):
     logged_in: int
     available: int
     longest_wait: float
+    asterisk: str = Field("", description="the Asterisk server the queue is on (MADOGUCHI_ASTERISK_NAME)")
 
 
 class CallbackOut(BaseModel):
@@ -203,6 +234,8 @@ class CallbackOut(BaseModel):
 
 class CallbackStatusIn(Strict):
     status: CallbackStatus = Field(description="open, called (someone is calling back) or done")
+    expected: CallbackStatus | None = Field(
+        None, description="change it only if the entry still has this status; else 409 callback_changed")
 
 
 class Problem(BaseModel):

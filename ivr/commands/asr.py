@@ -94,7 +94,7 @@ def eval_asr(
     json_out: Path | None,
 ) -> None:
     """CER (kana readings) and latency per backend on synthesized booking phrases through a phone channel."""
-    from ivr.speech.evaluation import HINT_WORDS, PHRASES, VOICES, build_test_set, corpus_cer, percentile
+    from ivr.speech.evaluation import HINT_WORDS, PHRASES, VOICES, build_test_set, score_recognizer
 
     turn_hints = Hints(words=HINT_WORDS) if hints else NO_HINTS
 
@@ -109,30 +109,11 @@ def eval_asr(
         except ModelError as exc:
             click.echo(f"{name}: not evaluated: {exc}", err=True)
             continue
-        rows = []
         try:
-            recognizer.recognize_sync(samples[0].pcm8k)  # warm-up
-            for sample in samples:
-                result = recognizer.recognize_sync(sample.pcm8k, turn_hints)
-                rows.append((sample, result))
+            entry = {"backend": name, "hints": hints, "noise_dbfs": noise_dbfs,
+                     **score_recognizer(recognizer, samples, turn_hints)}
         finally:
             recognizer.close()
-        latencies = [r.decode_seconds for _, r in rows]
-        entry = {
-            "backend": name,
-            "hints": hints,
-            "noise_dbfs": noise_dbfs,
-            "utterances": len(rows),
-            "cer": corpus_cer((s.text, r.text) for s, r in rows),
-            "per_voice_cer": {
-                f"speed {v.speed} half_tone {v.half_tone:+g}": corpus_cer((s.text, r.text) for s, r in rows if s.voice == v)
-                for v in VOICES
-            },
-            "latency_median_s": statistics.median(latencies),
-            "latency_p95_s": percentile(latencies, 95),
-            "audio_median_s": statistics.median(r.audio_seconds for _, r in rows),
-            "errors": [(s.text, r.text) for s, r in rows if s.text.rstrip("。") != r.text.rstrip("。")][:10],
-        }
         report.append(entry)
         click.echo(
             f"| {name} | {entry['utterances']} | {100 * entry['cer']:.1f} % | {entry['latency_median_s']:.2f} "

@@ -1,9 +1,13 @@
-"""`ivr asterisk up|down|status`: a real Asterisk 22 for development, in a cached Debian sid chroot.
+"""`ivr asterisk up|down|status|check`: a real Asterisk 22 for development, in a cached Debian sid chroot.
 
 `up` builds the chroot the first time (debootstrap; about 45 s, needs root), installs our config set
-with the AMI address and credentials and the IVR's AudioSocket address from the settings, adds the
+with the AMI address and credentials and the IVR's AudioSocket address from the settings, the line's
+seats and waiting limits (`MADOGUCHI_MAX_CALLS` x workers, `MADOGUCHI_LINE_*`) and its Japanese
+prompts rendered by Open JTalk (about 0.3 s a prompt the first time, cached after), adds the
 test-only `test-caller` context (for `ivr call`), starts Asterisk on loopback and waits for AMI
-FullyBooted. `down` stops it by its pid.
+FullyBooted. `down` stops it by its pid. The carrier trunk, RTP ports and operator1's password come
+from the settings (`MADOGUCHI_TRUNK_*`, `MADOGUCHI_OPERATOR_SECRET`; docs/CARRIER.md); `check`
+reports what in them is wrong (exit 1) before a carrier's call finds out.
 """
 
 from __future__ import annotations
@@ -14,20 +18,48 @@ from pathlib import Path
 import click
 
 from ivr.commands import with_overrides
-from ivr.config import ConfigError, Settings, parse_host_port
+from ivr.config import ConfigError, Settings, parse_host_port, parse_port_range
 
 
-def _runtime(settings: Settings, root: Path, instance: str, sip: str, test_context: bool):
+def _runtime(settings: Settings, root: Path, instance: str, sip: str, test_context: bool, *, sounds: bool = False):
+    """The instance; with `sounds`, the line's Japanese prompts rendered (Open JTalk) for the install."""
     from telephony.asterisk_runtime import AsteriskRuntime, RuntimeConfig
 
     ami_host, ami_port = parse_host_port(settings.ami)
     secret = settings.ami_secret.get_secret_value()
+    operator = settings.operator_secret.get_secret_value()
+    try:
+        trunk = _trunk(settings)
+    except ConfigError as error:
+        raise click.ClickException(f"{error} (`ivr asterisk check` lists every problem)") from None
     config = RuntimeConfig(
         ami_user=settings.ami_user, ami_secret=secret or "unset", root=root, instance=instance,
         ami_host=ami_host, ami_port=ami_port, audiosocket=settings.audiosocket, sip_bind=sip,
-        test_context=test_context,
+        test_context=test_context, line_seats=settings.line_seats, line_max_waiting=settings.line_max_waiting,
+        line_max_wait_minutes=settings.line_max_wait_minutes, line_call_seconds=settings.line_call_seconds,
+        sounds=_line_sounds(settings) if sounds else {},
+        **({"operator_secret": operator} if operator else {}), **trunk,
     )
     return AsteriskRuntime(config), bool(secret)
+
+
+def _trunk(settings: Settings) -> dict[str, object]:
+    """The trunk's fields of `RuntimeConfig` (madoguchi-trunk.conf, rtp.conf) from the settings."""
+    return {
+        "trunk_host": settings.trunk_host.strip(),
+        "trunk_codecs": settings.trunk_codecs,
+        "trunk_register_user": settings.trunk_register_user.strip(),
+        "trunk_register_secret": settings.trunk_register_secret.get_secret_value(),
+        "trunk_external_address": settings.trunk_external_address.strip(),
+        "trunk_local_nets": settings.trunk_local_nets,
+        "rtp_ports": parse_port_range(settings.trunk_rtp_ports),
+    }
+
+
+def _line_sounds(settings: Settings) -> dict[str, bytes]:
+    from ivr.line import line_sounds
+
+    return line_sounds(settings)
 
 
 _options = [
@@ -60,6 +92,7 @@ def asterisk_group() -> None:
 def up(settings: Settings, root: Path, instance: str, ami: str | None, audiosocket: str | None,
        sip: str, test_context: bool) -> None:
     """Build the chroot if needed, install our config, start Asterisk, wait for FullyBooted."""
+    from telephony.asterisk import ConfigTemplateError
     from telephony.asterisk_runtime import AsteriskRuntimeError
 
     settings = with_overrides(settings, ami=ami, audiosocket=audiosocket)
@@ -73,12 +106,18 @@ def up(settings: Settings, root: Path, instance: str, ami: str | None, audiosock
         click.echo(f"Asterisk already runs: pid {running}, instance dir {runtime.instance_dir} "
                    "(`ivr asterisk down` first to apply new settings)")
         return
+    runtime, _ = _runtime(settings, root, instance, sip, test_context, sounds=True)  # the prompts, to install
     try:
         pid = runtime.up()
-    except AsteriskRuntimeError as exc:
+    except (AsteriskRuntimeError, ConfigTemplateError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Asterisk up: pid {pid}, AMI {settings.ami} (user {settings.ami_user}), "
                f"AudioSocket target {settings.audiosocket}, instance dir {runtime.instance_dir}")
+    if test_context:
+        from telephony.asterisk import caller_ami_user
+
+        click.echo(f"simulated callers (`ivr call`) log in as {caller_ami_user(settings.ami_user)}, "
+                   "the test-only AMI user that may originate")
 
 
 @asterisk_group.command("down")
@@ -103,6 +142,45 @@ def status(settings: Settings, root: Path, instance: str, ami: str | None) -> No
     click.echo(f"instance dir: {state.instance_dir}")
     if not state.running:
         raise SystemExit(1)
+
+
+@asterisk_group.command("sounds")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def sounds(settings: Settings, directory: Path) -> None:
+    """Render the line's Japanese prompts (Open JTalk, 8 kHz .sln) into DIRECTORY, for an Asterisk
+    whose config was rendered elsewhere (its LINE_SOUNDS; the container's MADOGUCHI_LINE_SOUNDS)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rendered = _line_sounds(settings)
+    for name, pcm in rendered.items():
+        (directory / f"{name}.sln").write_bytes(pcm)
+    click.echo(f"{len(rendered)} prompts written to {directory}")
+
+
+def _resolve(name: str) -> list[str]:
+    import socket
+
+    return sorted({info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_DGRAM)})
+
+
+@asterisk_group.command("check")
+@click.option("--offline", is_flag=True, help="Check the values only: resolve nothing, send no SIP OPTIONS.")
+@click.pass_obj
+def check(settings: Settings, offline: bool) -> None:
+    """Report what in the SIP settings is wrong (carrier unreachable, no RTP ports, operator password
+    unset, ...): one line per check; exit 1 if any is a problem."""
+    from ivr.sip_check import check_sip
+    from telephony.sip_probe import probe
+
+    findings = check_sip(settings, resolve=(lambda name: [name]) if offline else _resolve,
+                         probe=None if offline else probe)
+    for finding in findings:
+        click.echo(f"{'ok     ' if finding.ok else 'PROBLEM'}  {finding.subject}: {finding.message}")
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        click.echo(f"{problems} problem(s): calls may not arrive or be heard until they are fixed", err=True)
+        raise SystemExit(1)
+    click.echo("the SIP settings look right")
 
 
 commands = [asterisk_group]

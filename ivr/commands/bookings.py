@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 
 from ivr.commands import with_overrides
-from ivr.commands._store import DATE, DB_OPTION, as_date, local_iso, store_session
+from ivr.commands._database import DATE, DB_OPTION, as_date, local_iso, store_session
 from ivr.config import Settings
+from ivr.privacy import csv_cell
 from slots import store
 from slots.db import run_in_transaction
 
@@ -47,13 +48,18 @@ def export(settings: Settings, day, service, status, output: Path | None, db_url
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(COLUMNS)
         for v in views:
-            writer.writerow([v.code, v.status, v.service, v.site, v.slot_id, local_iso(v.start, settings),
-                             local_iso(v.end, settings), v.channel, local_iso(v.created_at, settings),
-                             local_iso(v.cancelled_at, settings), v.person_masked])
+            writer.writerow(export_row(v, settings))
     finally:
         if output:
             handle.close()
     click.echo(f"{len(views)} bookings", err=True)
+
+
+def export_row(v, settings: Settings) -> list[str]:
+    """One booking as CSV cells; staff-entered text (site, service) can never start a formula."""
+    return [csv_cell(cell) for cell in (
+        v.code, v.status, v.service, v.site, v.slot_id, local_iso(v.start, settings), local_iso(v.end, settings),
+        v.channel, local_iso(v.created_at, settings), local_iso(v.cancelled_at, settings), v.person_masked)]
 
 
 commands = [bookings_group]

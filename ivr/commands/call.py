@@ -19,17 +19,19 @@ from ivr.config import Settings, parse_host_port
 
 async def place_call(settings: Settings, scenario_path: Path, *, record: Path | None, listen: str,
                      transcribe: bool, echo=click.echo) -> bool:
+    from ivr.ami import MadoguchiAmi
     from ivr.simulator.caller import CallerSimulator, SimulatorConfig
     from ivr.simulator.scenario import load_scenario
     from ivr.simulator.transcript import format_line, format_result
     from ivr.speech.tts import Voice, load_synthesizer
-    from telephony.ami.client import AmiClient
+    from telephony.asterisk import caller_ami_user
 
     from datetime import datetime
 
     scenario = load_scenario(scenario_path, today=datetime.now(settings.tz).date())
     host, port = parse_host_port(settings.ami)
-    ami = AmiClient(host, port, settings.ami_user, settings.ami_secret.get_secret_value())
+    # The test runtime's caller user may Originate; the IVR's own user (settings.ami_user) may not.
+    ami = MadoguchiAmi(host, port, caller_ami_user(settings.ami_user), settings.ami_secret.get_secret_value())
     await ami.start()
     recognizer = None
     if transcribe:

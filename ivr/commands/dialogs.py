@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time as clock
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import click
 
-from dialogs.engine import Digits, Engine, Hangup, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance
+from dialogs.engine import Engine
+from dialogs.messages import Action, Digits, Hangup, Listen, Say, Silence, StoreCall, StoreResult, Transfer, Utterance
 from dialogs.script import ScriptError, check_script, load_script
+from ivr.call.dialog import DialogRun, DialogSide
 from ivr.commands import with_overrides
 from ivr.commands.nlu import _Date
-from ivr.dialog_store import execute
+from ivr.config import ConfigError
+from ivr.store_calls import execute
 
 
 @click.group("dialogs")
@@ -38,7 +43,7 @@ def check(files: tuple[Path, ...]) -> None:
         raise SystemExit(1)
 
 
-def parse_line(line: str):
+def parse_line(line: str) -> Utterance | Digits | Silence:
     """What the tester typed: `#123` for keys, an empty line for silence, else speech."""
     line = line.strip()
     if not line:
@@ -61,7 +66,10 @@ def simulate(settings, file: Path, today: date | None, db_url: str | None) -> No
     """
     from slots.db import make_engine, make_sessionmaker, upgrade
 
-    settings = with_overrides(settings, db=db_url)
+    try:
+        settings = with_overrides(settings, db=db_url).with_person_key()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     try:
         script = load_script(file)
     except ScriptError as error:
@@ -80,51 +88,50 @@ def simulate(settings, file: Path, today: date | None, db_url: str | None) -> No
     def now() -> datetime:
         return start_at + timedelta(seconds=clock.monotonic() - start_real)
 
-    engine = Engine(script, today=today)
-    hold: list[int] = []
-    call_id = f"sim-{int(clock.time())}"
+    side = _Terminal(factory, settings, call_id=f"sim-{int(clock.time())}", now=now)
+    dialog = DialogRun(Engine(script, today=today))
+    loop = asyncio.new_event_loop()  # not asyncio.run: its Ctrl-C handler would wait for the line being typed
+    try:
+        ending = loop.run_until_complete(dialog.run(side))
+    finally:
+        loop.close()
+    if isinstance(ending, Transfer):
+        click.echo(f"  [オペレーターへ転送: {ending.summary}]")
+    elif isinstance(ending, Hangup):
+        click.echo(f"  [通話終了: {ending.reason}]")
+    else:  # the caller hung up: give the held place back at once
+        if (held := dialog.give_back()) is not None:
+            side.run_store(held[1])
+        click.echo("\n  [通話終了: caller hung up]")
 
-    def run_store(call: StoreCall) -> StoreResult:
-        result = execute(factory, call, settings=settings, call_id=call_id, channel="simulator", now=now())
-        click.echo(f"  [{call.op}: {'ok' if result.ok else result.reason}]", err=True)
-        if result.ok and call.op == "hold":
-            hold[:] = [result.value["hold_id"]]
-        elif result.ok and call.op in ("release_hold", "confirm", "reschedule"):
-            hold.clear()
-        return result
 
-    actions = engine.start()
-    while True:
-        waiting = None
-        for action in actions:
-            if isinstance(action, Say):
-                click.echo(f"窓口> {action.text}")
-            elif isinstance(action, Listen):
-                waiting = action
-            elif isinstance(action, StoreCall):
-                waiting = action
-            elif isinstance(action, Transfer):
-                click.echo(f"  [オペレーターへ転送: {action.summary}]")
-                return
-            elif isinstance(action, Hangup):
-                click.echo(f"  [通話終了: {action.reason}]")
-                return
-        if isinstance(waiting, StoreCall):
-            actions = engine.handle(run_store(waiting))
-            continue
-        click.echo(f"あなた({waiting.kind})> " if isinstance(waiting, Listen) else "あなた> ", nl=False)
+class _Terminal(DialogSide):
+    """The dialog's side in a terminal: prompts printed, answers typed, store calls run for real."""
+
+    def __init__(self, factory, settings, *, call_id: str, now: Callable[[], datetime]) -> None:
+        self.factory, self.settings, self.call_id, self.now = factory, settings, call_id, now
+
+    async def say(self, say: Say, coming: Sequence[Action]) -> None:
+        click.echo(f"窓口> {say.text}")
+
+    async def listen(self, listen: Listen) -> Utterance | Digits | Silence | None:
+        click.echo(f"あなた({listen.kind})> ", nl=False)
         try:
             line = sys.stdin.readline()
         except KeyboardInterrupt:  # Ctrl-C is a hang-up too
             line = ""
         if line and not sys.stdin.isatty():
             click.echo(line.rstrip("\n"))
-        if not line:  # the caller hung up: give the held place back at once
-            if hold:
-                run_store(StoreCall("release_hold", {"hold_id": hold[0]}))
-            click.echo("\n  [通話終了: caller hung up]")
-            return
-        actions = engine.handle(parse_line(line))
+        return parse_line(line) if line else None
+
+    async def store(self, call: StoreCall) -> StoreResult:
+        return self.run_store(call)
+
+    def run_store(self, call: StoreCall) -> StoreResult:
+        result = execute(self.factory, call, settings=self.settings, call_id=self.call_id, channel="simulator",
+                         now=self.now())
+        click.echo(f"  [{call.op}: {'ok' if result.ok else result.reason}]", err=True)
+        return result
 
 
 commands = [dialogs]

@@ -5,13 +5,14 @@ live projection, HTTP API, IVR runtime). A first SIGTERM or SIGINT stops gracefu
 second one stops at once.
 
 `--workers N`: the main process keeps the HTTP API and one IVR runtime; N-1 child processes
-(`ivr serve --ivr-only`, hidden) each run one more IVR runtime with its own AMI client, on the same
-database and the same AudioSocket port (SO_REUSEPORT: the kernel spreads the calls). The parent
-stops them with SIGTERM on its own stop (each drains its calls and releases their holds) and
-restarts one that dies, a bounded number of times. A child also stops when its stdin (a pipe from
-the parent) closes, so it never outlives a killed parent. Each child forwards its event bus to the
-parent over a pipe (length-prefixed pickles, parent and child being the same program), and the
-parent publishes them into its own bus: the live dashboard and /metrics see every worker's calls.
+(`ivr serve --ivr-only`, hidden, `run_ivr_only`) each run one more IVR runtime. Their supervision is
+`ivr.service.workers`; each forwards its event bus to the parent's (`ivr.service.event_pipe`), so the
+live dashboard and /metrics see every worker's calls.
+
+Several nodes (`ivr serve` on several machines or ports) on one PostgreSQL share their events
+through LISTEN/NOTIFY (`ivr.service.pg_events`, started here in the main process), so the dashboard
+and API of any node show every node's calls and operator queues; each node admits its own calls
+(`--max-calls` per process) and counts only its own in /metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import signal
 import socket
 import sys
@@ -31,20 +31,33 @@ import anyio.to_thread
 import click
 import uvicorn
 
-from ivr.api.app import create_app
+from ivr.app import create_app, local_node
 from ivr.commands import with_overrides
 from ivr.config import ConfigError, Settings, parse_host_port
-from ivr.operator_hours import parse_hours
-from ivr.events import Event, EventBus
+from ivr.events import EventBus
 from ivr.live import LiveCalls
+from ivr.nodes import Nodes
+from ivr.operator_hours import parse_hours
+from ivr.privacy import redact_access_log
 from ivr.runtime import IvrRuntime
+from ivr.service.event_pipe import forward_events
+from ivr.service.pg_events import PgEvents, libpq_dsn
+from ivr.service.workers import IvrWorkers
 from slots.db import make_engine, make_sessionmaker, upgrade
 
 logger = logging.getLogger(__name__)
 
 THREADS_PER_WORKER = 16  # threads running blocking store calls, per `--workers`
-MAX_RESTARTS = 5  # per child process; then it stays down (logged)
-STOP_MARGIN_SECONDS = 15.0  # beyond the drain grace, before a child that does not stop is killed
+#: connections kept open: one per store thread, so that a burst of requests does not open and close a
+#: connection (a PostgreSQL backend) per transaction beyond SQLAlchemy's default 5; the IVR's own store
+#: calls and the dashboard's streams take the overflow
+POOL_SIZE, POOL_OVERFLOW = THREADS_PER_WORKER, 10
+
+
+def pool_options(url: str) -> dict[str, int]:
+    """The connection pool of the service's engine: sized on PostgreSQL (SQLite connections are cheap
+    to open and an in-memory database has no such pool)."""
+    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if url.startswith(("postgresql", "postgres:")) else {}
 
 
 class ApiServer(uvicorn.Server):
@@ -56,16 +69,34 @@ class ApiServer(uvicorn.Server):
 
 
 def listen(address: str) -> socket.socket:
+    """The HTTP socket, made with protocol IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted
+    sockets whose protocol says TCP (`socket.create_server` leaves it 0). Without it a response's
+    second write (the body after the headers) waits on a kept-alive connection for the client's
+    delayed ACK: about 40 ms per request after a connection's first."""
     host, port = parse_host_port(address)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), reuse_port=False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as socket.create_server does on POSIX
+        sock.bind((host, port))
+        sock.listen()
     except OSError as error:
+        sock.close()
         raise click.ClickException(f"cannot listen on {address}: {error.strerror}") from None
+    return sock
 
 
 def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[signal.Signals], None]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, handler, sig)
+
+
+async def start_runtime(runtime: IvrRuntime) -> None:
+    """Start the IVR; a missing model or script or a busy port stops here, with one clear line."""
+    try:
+        await runtime.start()
+    except (OSError, RuntimeError, ValueError) as error:
+        await runtime.stop(grace=0)
+        raise click.ClickException(f"cannot start the IVR: {error}") from None
 
 
 async def run_service(settings: Settings, *, http_socket: socket.socket | None = None) -> None:
@@ -92,7 +123,7 @@ async def run_service(settings: Settings, *, http_socket: socket.socket | None =
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_WORKER
         await asyncio.to_thread(upgrade, settings.db)
         logger.info("database migrated")
-        engine = make_engine(settings.db)
+        engine = make_engine(settings.db, **pool_options(settings.db))
         try:
             await _run(settings, make_sessionmaker(engine), http_socket, stopping, servers)
         finally:
@@ -105,19 +136,43 @@ async def run_service(settings: Settings, *, http_socket: socket.socket | None =
     logger.info("stopped")
 
 
+def event_sharing(settings: Settings, nodes: Nodes, bus: EventBus, runtime: IvrRuntime) -> PgEvents | None:
+    """The events shared with the other nodes on the same PostgreSQL; None on SQLite or when
+    MADOGUCHI_SHARE_EVENTS is off."""
+    dsn = libpq_dsn(settings.db) if settings.share_events else None
+    if dsn is None:
+        return None
+
+    def queues():
+        view = getattr(runtime.ami, "queues", None)
+        return view.snapshot() if view is not None else {}
+
+    return PgEvents(dsn, nodes, bus, queue_snapshot=queues)
+
+
 async def _run(settings: Settings, factory, http_socket: socket.socket | None, stopping: asyncio.Event,
                servers: list[ApiServer]) -> None:
-    """The running service: IVR runtime and HTTP API, until `stopping` is set."""
+    """The running service: IVR runtime and HTTP API (and the events shared with the other nodes on
+    the same PostgreSQL), until `stopping` is set."""
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
-    live = LiveCalls()
+    nodes = local_node(settings)
+    live = LiveCalls(node=nodes.name)
     # The IVR: AudioSocket server, AMI client (retrying in the background) and the call sessions.
     runtime = IvrRuntime(settings, sessionmaker=factory, bus=bus, reuse_port=settings.workers > 1)
+    sharing = event_sharing(settings, nodes, bus, runtime)
+    if sharing is not None:  # first: every event of this node from its first call goes out
+        await sharing.start()
     try:
-        await runtime.start()
-    except (OSError, RuntimeError, ValueError) as error:  # a missing model or script, a busy port
-        await runtime.stop(grace=0)
-        raise click.ClickException(f"cannot start the IVR: {error}") from None
+        await _serve(settings, factory, http_socket, stopping, servers, bus, live, nodes, runtime)
+    finally:
+        if sharing is not None:  # last: the calls drained meanwhile have ended on the other nodes too
+            await sharing.close()
+
+
+async def _serve(settings: Settings, factory, http_socket: socket.socket | None, stopping: asyncio.Event,
+                 servers: list[ApiServer], bus: EventBus, live: LiveCalls, nodes: Nodes, runtime: IvrRuntime) -> None:
+    await start_runtime(runtime)
     serving: asyncio.Task[None] | None = None
     workers = IvrWorkers(settings, settings.workers - 1, audiosocket_port=runtime.server.port, bus=bus)
     try:
@@ -125,9 +180,12 @@ async def _run(settings: Settings, factory, http_socket: socket.socket | None, s
             return
         workers.start()
         app = create_app(settings, sessionmaker=factory, bus=bus, live=live, ami=runtime.ami,
-                         probes={"audiosocket": runtime.audiosocket_probe})
+                         probes={"audiosocket": runtime.audiosocket_probe}, nodes=nodes)
         sock = http_socket or listen(settings.http)
-        server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True))
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the dashboard's login
+        # reads it only from MADOGUCHI_TRUSTED_PROXIES (ivr.web.auth.client_address)
+        redact_access_log()  # booking codes and hold ids in URL paths never reach the log in clear
+        server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True, proxy_headers=False))
         servers.append(server)
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         host, port = sock.getsockname()[:2]
@@ -142,123 +200,6 @@ async def _run(settings: Settings, factory, http_socket: socket.socket | None, s
     if serving is not None:
         servers[0].should_exit = True
         await serving
-
-
-class IvrWorkers:
-    """`count` child processes, each `ivr serve --ivr-only` on the shared AudioSocket port."""
-
-    def __init__(self, settings: Settings, count: int, *, audiosocket_port: int, bus: EventBus) -> None:
-        host, _ = parse_host_port(settings.audiosocket)
-        self.command = [sys.executable, "-c", "from ivr.cli import main; main()", "serve", "--ivr-only"]
-        # The children read their settings from this environment, with the effective addresses on top
-        # (in the environment rather than argv: a database URL may carry a password).
-        self.env = {**os.environ, "MADOGUCHI_DB": settings.db, "MADOGUCHI_AMI": settings.ami,
-                    "MADOGUCHI_AUDIOSOCKET": f"{host}:{audiosocket_port}"}
-        self.count = count
-        self.bus = bus
-        self.grace = settings.shutdown_grace_seconds
-        self.processes: dict[int, asyncio.subprocess.Process] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._keep(index), name=f"ivr-worker-{index}")
-                       for index in range(1, self.count + 1)]
-
-    async def _keep(self, index: int) -> None:
-        """Run child `index`; restart it when it dies, at most MAX_RESTARTS times."""
-        restarts = 0
-        while not self._stopping.is_set():
-            events_read, events_write = os.pipe()
-            try:
-                # Its own process group: a terminal's Ctrl-C reaches the parent only, which stops it once.
-                process = await asyncio.create_subprocess_exec(
-                    *self.command, "--events-fd", str(events_write), stdin=asyncio.subprocess.PIPE,
-                    env=self.env, pass_fds=(events_write,), process_group=0)
-            except BaseException:
-                os.close(events_read)
-                raise
-            finally:
-                os.close(events_write)
-            relay = asyncio.create_task(self._relay(events_read), name=f"ivr-worker-{index}-events")
-            self.processes[index] = process
-            logger.info("IVR worker %d started (pid %d)", index, process.pid)
-            if self._stopping.is_set():  # stop() came while it was being started
-                self._terminate(process)
-            code = await process.wait()
-            with contextlib.suppress(TimeoutError):  # ends at the pipe's EOF, when the child is gone
-                await asyncio.wait_for(asyncio.shield(relay), timeout=5.0)
-            relay.cancel()
-            if self._stopping.is_set():
-                logger.info("IVR worker %d stopped (exit %d)", index, code)
-                return
-            if restarts >= MAX_RESTARTS:
-                logger.error("IVR worker %d exited with %d; not restarting it again (%d restarts)",
-                             index, code, restarts)
-                return
-            restarts += 1
-            logger.error("IVR worker %d exited with %d; restarting it (%d/%d)", index, code, restarts, MAX_RESTARTS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=min(2.0 ** restarts, 30.0))
-
-    async def _relay(self, fd: int) -> None:
-        """Publish into the parent's bus every event the child sends, until the pipe's EOF."""
-        reader = asyncio.StreamReader()
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
-        try:
-            while True:
-                size = int.from_bytes(await reader.readexactly(4), "big")
-                event = pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own child process
-                if isinstance(event, Event):
-                    self.bus.publish(event)
-        except asyncio.IncompleteReadError:
-            pass
-        finally:
-            transport.close()
-
-    @staticmethod
-    def _terminate(process: asyncio.subprocess.Process) -> None:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-
-    async def stop(self) -> None:
-        """SIGTERM every child (each drains its calls within the grace time); kill one that hangs."""
-        self._stopping.set()
-        for process in self.processes.values():
-            self._terminate(process)
-        if not self._tasks:
-            return
-        _, late = await asyncio.wait(self._tasks, timeout=self.grace + STOP_MARGIN_SECONDS)
-        for process in self.processes.values():
-            if process.returncode is None:
-                logger.error("IVR worker pid %d did not stop in time; killing it", process.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def forward_events(bus: EventBus, fd: int) -> None:
-    """A child's side of the event relay: every event of its bus, length-prefixed, into pipe `fd`."""
-    transport, _ = await asyncio.get_running_loop().connect_write_pipe(
-        asyncio.Protocol, os.fdopen(fd, "wb", buffering=0))
-
-    def send(event: Event) -> None:
-        if not transport.is_closing():  # the parent is gone: nobody to tell
-            data = pickle.dumps(event)
-            transport.write(len(data).to_bytes(4, "big") + data)
-
-    try:
-        async with bus.subscribe() as queue:
-            try:
-                while True:
-                    send(await queue.get())
-            finally:  # cancelled at the end: what is queued still goes out
-                while not queue.empty():
-                    send(queue.get_nowait())
-    finally:
-        transport.close()
 
 
 async def run_ivr_only(settings: Settings, *, events_fd: int | None = None) -> None:
@@ -286,14 +227,11 @@ async def run_ivr_only(settings: Settings, *, events_fd: int | None = None) -> N
     engine = make_engine(settings.db)
     bus = EventBus()
     bus.bind(loop)
-    runtime = IvrRuntime(settings, sessionmaker=make_sessionmaker(engine), bus=bus, reuse_port=True)
+    # the parent follows the line's events (admission, call-back requests); a worker only takes calls
+    runtime = IvrRuntime(settings, sessionmaker=make_sessionmaker(engine), bus=bus, reuse_port=True, follow_line=False)
     forwarding = asyncio.create_task(forward_events(bus, events_fd)) if events_fd is not None else None
     try:
-        try:
-            await runtime.start()
-        except (OSError, RuntimeError, ValueError) as error:  # the parent logs the exit and restarts it
-            await runtime.stop(grace=0)
-            raise click.ClickException(f"cannot start the IVR: {error}") from None
+        await start_runtime(runtime)  # a child that cannot start exits; the parent logs it and restarts it
         await stopping.wait()
         await runtime.stop()
     finally:
@@ -315,19 +253,22 @@ async def run_ivr_only(settings: Settings, *, events_fd: int | None = None) -> N
 @click.option("--ami", metavar="HOST:PORT", help="Asterisk manager address (MADOGUCHI_AMI).")
 @click.option("--workers", type=click.IntRange(1, 64),
               help="IVR processes sharing the AudioSocket port and the database (MADOGUCHI_WORKERS; default 1).")
+@click.option("--max-calls", type=click.IntRange(0),
+              help="Calls taken at once per IVR process; more get a hangup (MADOGUCHI_MAX_CALLS; default 0: no limit).")
 @click.option("--ivr-only", is_flag=True, hidden=True, help="Internal: one IVR worker process, no HTTP.")
 @click.option("--events-fd", type=int, hidden=True, help="Internal: the pipe to forward events to.")
 @click.pass_obj
-def serve(settings: Settings, db_url, http, audiosocket, ami, workers, ivr_only, events_fd) -> None:
+def serve(settings: Settings, db_url, http, audiosocket, ami, workers, max_calls, ivr_only, events_fd) -> None:
     """Run the service in the foreground (migrates the database first); SIGTERM/SIGINT stop it, exit 0."""
-    settings = with_overrides(settings, db=db_url, http=http, audiosocket=audiosocket, ami=ami, workers=workers)
+    settings = with_overrides(settings, db=db_url, http=http, audiosocket=audiosocket, ami=ami, workers=workers,
+                              max_calls=max_calls)
     tag = " [%(process)d]" if ivr_only or settings.workers > 1 else ""
     logging.basicConfig(level=settings.log_level, stream=sys.stdout, force=True,
                         format=f"%(asctime)s{tag} %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings.tokens()  # a malformed MADOGUCHI_API_TOKENS or a missing key stops here, with its message
-        settings.person_key_bytes()
+        settings = settings.with_person_key()  # one key for the API, the IVR and every worker process
         parse_hours(settings.operator_hours)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None

@@ -7,15 +7,17 @@ import csv
 import json
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from ivr.commands import with_overrides
-from ivr.commands._store import DATE, DB_OPTION, as_date, local_iso, store_session
+from ivr.commands._database import DATE, DB_OPTION, as_date, local_iso, store_session
 from ivr.config import Settings
 from slots import store
+from slots.allocation import MAX_HOURS_BEFORE
 from slots.batches import BatchSpec, preview_batch
 from slots.db import run_in_transaction
 from slots.errors import InvalidBatch
@@ -49,8 +51,7 @@ def parse_opens_at(text: str | None, settings: Settings) -> datetime | None:
 def day_parts(spec: BatchSpec) -> list[BatchSpec]:
     """The batch cut into one spec per day (each idempotent on its own)."""
     days = (spec.date_to - spec.date_from).days + 1
-    return [BatchSpec(spec.service, spec.site, spec.date_from + timedelta(d), spec.date_from + timedelta(d),
-                      spec.times, spec.every_minutes, spec.capacity, spec.opens_at, spec.timezone)
+    return [replace(spec, date_from=spec.date_from + timedelta(d), date_to=spec.date_from + timedelta(d))
             for d in range(days)]
 
 
@@ -88,16 +89,21 @@ def slots_group() -> None:
 @click.option("--every", "every_minutes", type=click.IntRange(1, 1440), required=True, help="minutes per slot")
 @click.option("--capacity", type=click.IntRange(1, 10_000), required=True, help="places per slot")
 @click.option("--opens-at", help="not bookable before (ISO 8601; without offset: local time)")
+@click.option("--phone-reserved", "phone_percent", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="percent of each slot's places kept for phone callers")
+@click.option("--phone-reserved-hours", "phone_hours", type=click.IntRange(0, MAX_HOURS_BEFORE), default=24,
+              show_default=True, help="hours before a slot starts when its phone reserve opens to every channel")
 @click.option("--progress/--no-progress", default=True, help="progress bar for big batches")
 @DB_OPTION
 @click.pass_obj
 def release(settings: Settings, service, site, date_from, date_to, times, every_minutes, capacity, opens_at,
-            progress, db_url) -> None:
+            phone_percent, phone_hours, progress, db_url) -> None:
     """Create the slots of a batch; releasing the same batch again creates nothing."""
     settings = with_overrides(settings, db=db_url)
     with store_session(settings) as Session:  # noqa: N806
         spec = BatchSpec(service, site, as_date(date_from), as_date(date_to), parse_times(times), every_minutes,
-                         capacity, parse_opens_at(opens_at, settings), settings.timezone)
+                         capacity, parse_opens_at(opens_at, settings), settings.timezone,
+                         phone_reserved_percent=phone_percent, phone_reserved_hours=phone_hours)
         _report(release_spec(Session, spec, actor="cli", progress=progress))
 
 
@@ -125,12 +131,15 @@ def list_command(settings: Settings, service, date_from, date_to, site, availabl
             click.echo(json.dumps({"id": v.id, "service": v.service, "site": v.site,
                                    "start": local_iso(v.start, settings), "end": local_iso(v.end, settings),
                                    "capacity": v.capacity, "booked": v.booked, "held": v.held,
-                                   "available": v.available, "closed": v.closed}, ensure_ascii=False))
+                                   "available": v.available, "closed": v.closed,
+                                   "phone_reserved": v.phone_reserved, "phone_taken": v.phone_taken},
+                                  ensure_ascii=False))
         else:
             start_text = v.start.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
             flag = " closed" if v.closed else ""
+            reserve = f"  phone {v.phone_taken}/{v.phone_reserved} reserved" if v.phone_reserved else ""
             click.echo(f"{v.id:>7}  {start_text}  {v.site}  {v.booked}+{v.held}/{v.capacity}"
-                       f"  available {v.available}{flag}")
+                       f"  available {v.available}{reserve}{flag}")
     if not as_json:
         click.echo(f"{len(views)} slots", err=True)
 

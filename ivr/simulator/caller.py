@@ -238,9 +238,9 @@ class _Call:
         self.line(prompt.start, "IVR", text)
         return text
 
-    async def _wait_prompt(self, after: float, *, started: bool = False) -> int | None:
+    async def _wait_prompt(self, after: float, *, started: bool = False, timeout: float | None = None) -> int | None:
         """Index of the first prompt that ends (or with `started`, starts) after `after`."""
-        deadline = self.loop.time() + self.sim.config.prompt_timeout
+        deadline = self.loop.time() + (timeout or self.sim.config.prompt_timeout)
         while True:
             if started:
                 for index, at in enumerate(self.starts):
@@ -266,6 +266,13 @@ class _Call:
             if self.closed:
                 self.result.errors.append(f"the IVR ended the call before turn {number}")
                 break
+            if turn.action == "leave_queue":
+                waiting_at = await self._leave_queue(turn.value)
+                if waiting_at is None:
+                    self.result.errors.append(f"turn {number}: the call never waited in and left queue {turn.value}")
+                    break
+                mark = waiting_at  # what the IVR says on admission starts after it
+                continue
             if turn.after == "prompt" or turn.expect or turn.if_heard:
                 index = await self._wait_prompt(mark)
                 if turn.if_heard and index is not None:
@@ -312,8 +319,11 @@ class _Call:
             self.spoke_at = self.now()
         elif turn.action == "press":
             self.line(self.now(), "caller", f"[keys {turn.value}]")
+            replies = len(self.starts)
             await self._press(turn.value)
-            self.spoke_at = self.now()
+            # a reply that began before the last key (a `#` after a complete number) is not timed:
+            # timing from here would measure the prompt after it
+            self.spoke_at = self.now() if len(self.starts) == replies else None
         elif turn.action == "silence":
             self.line(self.now(), "caller", f"[silent {turn.value:g} s]")
             await self._sleep_unless_closed(turn.value)
@@ -338,17 +348,35 @@ class _Call:
             await asyncio.sleep(0.05)
         raise SimulatorError("no AMI Newchannel event for the simulated call")
 
+    def _waiting_in(self, queue: str, channel: str) -> bool:
+        state = self.sim.ami.queues.snapshot().get(queue)
+        return state is not None and any(channel == entry.channel for entry in state.callers)
+
     async def _expect_queue(self, queue: str) -> None:
         channel = await self._channel(self.ivr_id)
         deadline = self.loop.time() + self.sim.config.queue_timeout
         while self.loop.time() < deadline and not self.closed:
-            state = self.sim.ami.queues.snapshot().get(queue)
-            if state is not None and any(channel == entry.channel for entry in state.callers):
+            if self._waiting_in(queue, channel):
                 self.result.queue = queue
                 self.line(self.now(), "caller", f"[waiting in queue {queue}]")
                 return
             await asyncio.sleep(0.2)
         self.result.errors.append(f"the call never waited in queue {queue}")
+
+    async def _leave_queue(self, queue: str) -> float | None:
+        """Wait until the call has waited in `queue` and left it (a caller in the line's queue waits
+        for minutes, hearing only announcements); the last moment it was seen waiting, or None."""
+        channel = await self._channel(self.ivr_id)
+        deadline = self.loop.time() + self.sim.config.call_timeout
+        waiting_at: float | None = None
+        while self.loop.time() < deadline and not self.closed:
+            if self._waiting_in(queue, channel):
+                waiting_at = self.now()
+            elif waiting_at is not None:
+                self.line(self.now(), "caller", f"[left queue {queue}]")
+                return waiting_at
+            await asyncio.sleep(0.2)
+        return None
 
     async def _sleep_unless_closed(self, seconds: float) -> None:
         end = self.loop.time() + seconds

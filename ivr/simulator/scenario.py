@@ -10,6 +10,8 @@ turns:
   - press: "1234567890#"                 # keys (DTMF)
   - silence: 6                           # say nothing for 6 s
   - wait_prompt: true                    # only wait for the next prompt to end
+  - leave_queue: madoguchi-line          # wait (up to the call's timeout) until the call, after
+                                         # waiting in this Asterisk queue, leaves it (admitted)
   - hangup: true                         # hang up now
   - expect_queue: operators              # the call must now wait in this Asterisk queue
   - say: 10時半で                          # only if the prompt just heard contains one of these
@@ -33,7 +35,7 @@ from typing import Any
 
 import yaml
 
-ACTIONS = ("say", "press", "silence", "hangup", "wait_prompt", "expect_queue")
+ACTIONS = ("say", "press", "silence", "hangup", "wait_prompt", "expect_queue", "leave_queue")
 DTMF_KEYS = set("0123456789*#ABCD")
 
 
@@ -158,12 +160,14 @@ def _turn(data: Any, index: int, file: str, today: date | None) -> Turn:
         value = float(value)
     if action in ("hangup", "wait_prompt") and value is not True:
         raise ScenarioError(file, f"`{action}` takes `true`", index)
-    if action == "expect_queue" and (not isinstance(value, str) or not value):
-        raise ScenarioError(file, "`expect_queue` takes a queue name", index)
+    if action in ("expect_queue", "leave_queue") and (not isinstance(value, str) or not value):
+        raise ScenarioError(file, f"`{action}` takes a queue name", index)
     after = data.get("after", "prompt")
     if after not in ("prompt", "start", "now"):
         raise ScenarioError(file, "`after` must be prompt, start or now", index)
     if_heard = str(data.get("if_heard", ""))
+    if action == "leave_queue" and (if_heard or data.get("expect") or "after" in data):
+        raise ScenarioError(file, "`leave_queue` takes no `after`, `expect` or `if_heard`", index)
     if (if_heard or data.get("expect")) and after != "prompt":
         raise ScenarioError(file, "`if_heard` and `expect` need the whole prompt: they go with `after: prompt`", index)
     return Turn(action=action, value=value, expect=str(data.get("expect", "")), after=after, if_heard=if_heard)

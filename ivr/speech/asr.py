@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -23,16 +24,34 @@ class AsrError(RuntimeError):
     """Recognition failed (bad audio, a backend error); the session apologises and re-asks."""
 
 
+class Priority(IntEnum):
+    """Which waiting utterance a busy recognizer decodes first (lower first, then oldest first).
+
+    URGENT:      an answer that completes or confirms something (yes/no): the caller is waiting
+                 for 「予約しました」, and finishing calls in progress is what a full line must do first.
+    SPECULATIVE: a decoding started early in the caller's pause, which may still be dropped: it
+                 runs when nothing else waits, so that under load it costs nothing.
+    """
+
+    URGENT = 0
+    NORMAL = 1
+    SPECULATIVE = 2
+
+
 @dataclass(frozen=True)
 class Hints:
     """What the current turn expects.
 
-    words:   key words for Whisper's initial prompt (e.g. 接種券番号、生年月日).
-    grammar: the only phrases Vosk may return this turn (empty: free dictation).
+    words:    key words for Whisper's initial prompt (e.g. 接種券番号、生年月日).
+    grammar:  the only phrases Vosk may return this turn (empty: free dictation).
+    priority: how soon a busy recognizer decodes it (Whisper's queue; Vosk decodes at once).
+    short:    a short answer is expected (yes/no): Whisper may decode it on a shorter window.
     """
 
     words: tuple[str, ...] = ()
     grammar: tuple[str, ...] = ()
+    priority: Priority = Priority.NORMAL
+    short: bool = False
 
     def prompt(self) -> str:
         return "、".join(w.strip() for w in self.words if w.strip())

@@ -11,8 +11,9 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ivr.speech.asr import NO_HINTS, Hints
 from ivr.speech.audio import ASR_RATE, phone_channel, resample, silence
-from ivr.speech.readings import kanji_number
+from dialogs.readings import kanji
 from ivr.speech.tts import EspeakBackend, OpenJTalkBackend, Voice, g2p_kana
 
 _DIGITS = "〇一二三四五六七八九"
@@ -60,7 +61,7 @@ class Sample:
 def kana_reading(text: str) -> str:
     """Katakana reading without punctuation; digit runs of 3+ are read digit by digit."""
     text = _DIGIT_RUN.sub(lambda m: "".join(_DIGITS[int(d)] for d in m.group()), text)
-    text = _SHORT_NUMBER.sub(lambda m: kanji_number(int(m.group())), text)
+    text = _SHORT_NUMBER.sub(lambda m: kanji(int(m.group())), text)
     return _NOT_KANA.sub("", g2p_kana(text)) if text.strip() else ""
 
 
@@ -90,13 +91,14 @@ def corpus_cer(pairs: Iterable[tuple[str, str]]) -> float:
 
 def synthesize_phone(text: str, voice: Voice, *, seed: int = 0, noise_dbfs: float = -60.0) -> bytes:
     """Open JTalk (or espeak-ng for a `backend="espeak"` voice), through the phone channel (band limit,
-    noise, mu-law) -> 8 kHz."""
+    noise, mu-law) -> 8 kHz, with 0.5 s of quiet each side as a call's utterance has (the session
+    hands the recognizer its pre-roll and the end-of-speech pause along with the voice)."""
     if voice.backend == "espeak":
         pcm8k = EspeakBackend(voice).synthesize(text)
     else:
         wide = Voice(backend="openjtalk", speed=voice.speed, volume_dbfs=voice.volume_dbfs, half_tone=voice.half_tone)
         pcm8k = OpenJTalkBackend(wide).synthesize(text)
-    padded = silence(0.3) + pcm8k + silence(0.3)
+    padded = silence(0.5) + pcm8k + silence(0.5)
     return phone_channel(resample(padded, 8000, ASR_RATE), noise_dbfs=noise_dbfs, seed=seed)
 
 
@@ -107,6 +109,30 @@ def build_test_set(
         Sample(text, voice, synthesize_phone(text, voice, seed=i, noise_dbfs=noise_dbfs))
         for i, (text, voice) in enumerate((t, v) for v in voices for t in phrases)
     ]
+
+
+def voice_label(voice: Voice) -> str:
+    return f"speed {voice.speed} half_tone {voice.half_tone:+g}"
+
+
+def score_recognizer(recognizer, samples: Sequence[Sample], hints: Hints = NO_HINTS) -> dict:
+    """Recognize the samples one at a time after a warm-up decode: CER overall and per voice,
+    decode latency, and the first ten utterances heard wrong as (reference, hypothesis)."""
+    recognizer.recognize_sync(samples[0].pcm8k)
+    rows = [(sample, recognizer.recognize_sync(sample.pcm8k, hints)) for sample in samples]
+    latencies = [result.decode_seconds for _, result in rows]
+    voices = dict.fromkeys(sample.voice for sample in samples)
+    return {
+        "utterances": len(rows),
+        "cer": corpus_cer((s.text, r.text) for s, r in rows),
+        "per_voice_cer": {
+            voice_label(v): corpus_cer((s.text, r.text) for s, r in rows if s.voice == v) for v in voices
+        },
+        "latency_median_s": statistics.median(latencies),
+        "latency_p95_s": percentile(latencies, 95),
+        "audio_median_s": statistics.median(r.audio_seconds for _, r in rows),
+        "errors": [(s.text, r.text) for s, r in rows if s.text.rstrip("。") != r.text.rstrip("。")][:10],
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float:

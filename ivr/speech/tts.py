@@ -18,6 +18,7 @@ import re
 import tempfile
 import threading
 import wave
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 _PHRASE_END = re.compile(r"[、 　]")
 _ESPEAK = threading.Lock()
+RENDERING = 2  # part of every cache key: renderings cached before a change to `_finish` are not reused
 
 
 class TtsError(RuntimeError):
@@ -49,14 +51,38 @@ class Voice:
     half_tone: float = 0.0
 
     def key(self, text: str) -> str:
-        payload = json.dumps({"text": text, **asdict(self)}, ensure_ascii=False, sort_keys=True)
+        payload = json.dumps({"text": text, "rendering": RENDERING, **asdict(self)}, ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _finish(samples: np.ndarray, rate: int, voice: Voice, tail: float = 0.12) -> bytes:
-    """Float samples at `rate` -> 8 kHz slin at the voice's peak level, with a short silent tail."""
-    pcm = resample(to_bytes(samples), rate, PHONE_RATE)
-    return normalize_peak(pcm, voice.volume_dbfs) + silence(tail)
+#: Open JTalk pads every rendering with 0.3-0.4 s of silence at each end; a prompt played in pieces
+#: would pause ~0.9 s at every join and every reply would start 0.3 s late. Renderings are cut to
+#: their voice and given the pause their last character asks for.
+LEAD_SECONDS = 0.04
+PAUSE_AFTER = {"。": 0.4, "！": 0.4, "？": 0.4, "!": 0.4, "?": 0.4, "、": 0.2}
+DEFAULT_PAUSE = 0.12
+VOICE_FLOOR = 0.01  # 40 dB below the peak: quieter samples at either end are padding, not voice
+
+
+def pause_after(text: str) -> float:
+    return PAUSE_AFTER.get(text.strip()[-1:], DEFAULT_PAUSE)
+
+
+def trim_padding(samples: np.ndarray, rate: int, *, lead: float = LEAD_SECONDS) -> np.ndarray:
+    """The samples from `lead` before the first voiced one to the last voiced one (all, if none is)."""
+    magnitude = np.abs(samples)
+    voiced = np.flatnonzero(magnitude >= VOICE_FLOOR * float(magnitude.max(initial=0.0)))
+    if voiced.size == 0:
+        return samples
+    start = max(0, int(voiced[0]) - int(lead * rate))
+    return samples[start: int(voiced[-1]) + 1]
+
+
+def _finish(samples: np.ndarray, rate: int, voice: Voice, text: str) -> bytes:
+    """Float samples at `rate` -> 8 kHz slin at the voice's peak level, cut to the voice, then the
+    pause that the text's last character asks for."""
+    pcm = resample(to_bytes(trim_padding(samples, rate)), rate, PHONE_RATE)
+    return normalize_peak(pcm, voice.volume_dbfs) + silence(pause_after(text))
 
 
 class OpenJTalkBackend:
@@ -66,7 +92,7 @@ class OpenJTalkBackend:
     def synthesize(self, text: str) -> bytes:
         with OPENJTALK_LOCK:
             samples, rate = pyopenjtalk.tts(text, speed=self.voice.speed, half_tone=self.voice.half_tone)
-        return _finish(np.asarray(samples) / 32768.0, rate, self.voice)
+        return _finish(np.asarray(samples) / 32768.0, rate, self.voice, text)
 
 
 class EspeakBackend:
@@ -89,28 +115,42 @@ class EspeakBackend:
                 self._engine.runAndWait()
                 with wave.open(str(path)) as handle:
                     rate, raw = handle.getframerate(), handle.readframes(handle.getnframes())
-        return _finish(np.frombuffer(raw, "<i2") / 32768.0, rate, self.voice)
+        return _finish(np.frombuffer(raw, "<i2") / 32768.0, rate, self.voice, text)
 
 
 class PromptCache:
-    """Rendered prompts in memory and as `<sha256>.slin` files; safe across threads and processes."""
+    """Rendered prompts in memory (the `max_entries` most recently used) and as `<sha256>.slin`
+    files; safe across threads and processes. Only fixed prompts are put here: a caller's data
+    (`render(..., private=True)`) never is."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, max_entries: int = 512) -> None:
         self.directory = directory
-        self._memory: dict[str, bytes] = {}
+        self.max_entries = max_entries
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
     def get(self, key: str) -> bytes | None:
-        if (pcm := self._memory.get(key)) is not None:
-            return pcm
+        with self._lock:
+            if (pcm := self._memory.get(key)) is not None:
+                self._memory.move_to_end(key)
+                return pcm
         if self.directory is not None and (path := self.directory / f"{key}.slin").is_file():
-            self._memory[key] = pcm = path.read_bytes()
+            pcm = path.read_bytes()
+            self._remember(key, pcm)
             return pcm
         return None
 
+    def _remember(self, key: str, pcm: bytes) -> None:
+        with self._lock:
+            self._memory[key] = pcm
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)
+
     def put(self, key: str, pcm: bytes) -> None:
-        self._memory[key] = pcm
+        self._remember(key, pcm)
         if self.directory is not None:
             tmp = self.directory / f".{key}.{threading.get_ident()}.tmp"
             tmp.write_bytes(pcm)
@@ -255,4 +295,5 @@ def voice_from_settings(settings: Settings) -> Voice:
 
 def load_synthesizer(settings: Settings, *, voice: Voice | None = None, processes: int = 0) -> Synthesizer:
     voice = voice or voice_from_settings(settings)
-    return Synthesizer(backend_for(voice), PromptCache(settings.prompt_cache_dir), processes=processes)
+    cache = PromptCache(settings.prompt_cache_dir, max_entries=settings.prompt_cache_entries)
+    return Synthesizer(backend_for(voice), cache, processes=processes)

@@ -125,6 +125,19 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._start_index is not None
 
+    @property
+    def hangover_ms(self) -> int:
+        return self.config.hangover_ms
+
+    @property
+    def trailing_silence_ms(self) -> int:
+        """How long the caller has been quiet inside the current utterance (0 outside one)."""
+        return self._silent * FRAME_MS if self.in_speech else 0
+
+    def utterance_so_far(self) -> bytes:
+        """The current utterance as it would end if the caller stayed quiet (its pause included)."""
+        return b"".join(self._frames) if self.in_speech else b""
+
     def feed(self, frame: bytes, played: bytes | None = None) -> SpeechStart | SpeechEnd | None:
         """`played`: the frame we sent at about the same time, if any (its echo is not speech)."""
         speech = self._classifier.is_speech(frame, played)

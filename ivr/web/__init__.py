@@ -1,7 +1,7 @@
 """The operator dashboard and staff console: server-rendered pages under the API's app.
 
-`install(app, settings)` mounts the pages and the static files on the app the API's factory
-builds; the pages read the same store (`app.state.sessionmaker`), event bus (`app.state.bus`),
+`install(app, settings)` mounts the pages and the static files on the app that the app factory
+(`ivr.app`) builds; the pages read the same store (`app.state.sessionmaker`), event bus (`app.state.bus`),
 live-call projection (`app.state.live`) and AMI client (`app.state.ami`).
 """
 
@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ivr.config import ConfigError, Settings
-from ivr.web.auth import Authenticator, AuthError, SessionCodec
+from ivr.http import MACHINE_PATHS
+from ivr.http.transactions import DatabaseUnavailable
+from ivr.web.auth import Authenticator, AuthError, LoginThrottle, SessionCodec
 from ivr.web.deps import WebContext, render
-from ivr.web.routes import admin, bookings, live, queue, session, slots, today
-from ivr.web.store import StoreUnavailable
+from ivr.web.routes import admin, bookings, callbacks, live, queue, session, slots, today
 from ivr.web.users import UserFile
 
 logger = logging.getLogger(__name__)
@@ -26,7 +30,8 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SESSION_MAX_AGE = 10 * 3600  # one shift
 DEFAULT_USERS_FILE = Path("var/web-users.json")
-ROUTERS = (session.router, live.router, queue.router, today.router, slots.router, bookings.router, admin.router)
+ROUTERS = (session.router, live.router, queue.router, callbacks.router, today.router, slots.router, bookings.router,
+           admin.router)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -57,6 +62,8 @@ def install(
         settings=settings,
         codec=SessionCodec(session_secret(settings), session_max_age),
         auth=Authenticator(UserFile(users_file), settings.tokens()),
+        throttle=LoginThrottle(settings.login_max_failures, timedelta(seconds=settings.login_window_seconds)),
+        proxies=settings.proxy_networks(),
         secure_cookies=settings.production,
     )
     app.state.web = ctx
@@ -67,19 +74,36 @@ def install(
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
     app.add_exception_handler(AuthError, _auth_error)
-    app.add_exception_handler(StoreUnavailable, _unavailable)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        if not request.url.path.startswith(("/api/", "/metrics", "/healthz")):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            if not request.url.path.startswith("/static/"):
-                response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return ctx
+
+
+class SecurityHeaders:
+    """Pages get SECURITY_HEADERS (and `Cache-Control: no-store` but for static files); machine paths
+    (the API, /healthz, /metrics) pass through untouched. Pure ASGI: Starlette's `BaseHTTPMiddleware`
+    ran every API request through a task group and a streamed copy of its response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(MACHINE_PATHS):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _auth_error(request: Request, error: AuthError):
@@ -88,7 +112,8 @@ async def _auth_error(request: Request, error: AuthError):
     return render(request, "error.html", {"heading": "権限がありません", "message": error.message}, error.status)
 
 
-async def _unavailable(request: Request, error: StoreUnavailable):
+async def unavailable_page(request: Request, error: DatabaseUnavailable):
+    """The dashboard's answer to `DatabaseUnavailable` (the app factory routes page requests here)."""
     logger.warning("%s %s: database unavailable", request.method, request.url.path)
     message = "データベースに接続できません。しばらくしてから、ページを読み込み直してください。"
     response = render(request, "error.html", {"heading": "一時的に利用できません", "message": message}, 503)

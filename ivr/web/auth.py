@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -107,24 +110,59 @@ def check_csrf(session: WebSession, submitted: str | None) -> None:
 
 
 class LoginThrottle:
-    """Refuses logins for a key (client address) after too many failures within a window."""
+    """Refuses logins for a key (an account or a client address) after too many failures within
+    a window; `retry_after` says for how long."""
 
-    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
         self.max_failures = max_failures
         self.window = window
         self._failures: dict[str, list[datetime]] = {}
 
-    def blocked(self, key: str, *, now: datetime) -> bool:
+    def _recent(self, key: str, now: datetime) -> list[datetime]:
         recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-        self._failures[key] = recent
-        if not recent:
+        if recent:
+            self._failures[key] = recent
+        else:
             self._failures.pop(key, None)
-        return len(recent) >= self.max_failures
+        return recent
+
+    def blocked(self, key: str, *, now: datetime) -> bool:
+        return self.retry_after(key, now=now) > 0
+
+    def retry_after(self, key: str, *, now: datetime) -> int:
+        """Whole seconds until `key` may try again; 0 when it may now."""
+        recent = self._recent(key, now)
+        if len(recent) < self.max_failures:
+            return 0
+        unblocks = recent[len(recent) - self.max_failures] + self.window
+        return max(1, math.ceil((unblocks - now).total_seconds()))
 
     def failed(self, key: str, *, now: datetime) -> None:
         self._failures.setdefault(key, []).append(now)
-        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
+        if len(self._failures) > 10_000:  # bound memory under a spray of addresses or names
             self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the right-most
+    `X-Forwarded-For` hop that is not a trusted proxy (hops further left are the client's to invent)."""
+    if peer is None:
+        return "unknown"
+    if not forwarded_for or not _trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)

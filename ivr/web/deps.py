@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 NAV = (
     ("live", "/live", "通話中", "operator"),
     ("queue", "/queue", "オペレーター待ち", "operator"),
+    ("callbacks", "/callbacks", "折り返し依頼", "operator"),
     ("today", "/today", "本日の実績", "staff"),
     ("slots", "/slots", "予約枠", "staff"),
     ("bookings", "/bookings", "予約検索", "operator"),
@@ -35,6 +37,7 @@ class WebContext:
     auth: Authenticator
     handovers: Handovers = field(default_factory=Handovers)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # MADOGUCHI_TRUSTED_PROXIES: whose X-Forwarded-For counts
     stream_seconds: float = 5.0  # how long one live-calls stream lasts before the browser reconnects
     secure_cookies: bool = False
 

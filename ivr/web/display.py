@@ -11,29 +11,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
+from ivr.privacy import csv_cell, mask_code, mask_person
+
+from slots.allocation import reserved_places
+from slots.outcomes import CallOutcome
+
 OUTCOME_LABELS = {
-    "booked": "予約完了",
-    "cancelled": "取消",
-    "rescheduled": "変更",
-    "transferred": "オペレーター転送",
-    "abandoned": "途中終了（切断）",
-    "hangup": "途中終了（切断）",
-    "timeout": "途中終了（無応答）",
-    "error": "エラー",
-    "failed": "エラー",
-    "completed": "完了",
+    CallOutcome.BOOKED: "予約完了",
+    CallOutcome.CANCELLED: "取消",
+    CallOutcome.TRANSFERRED: "オペレーター転送",
+    CallOutcome.ABANDONED: "途中終了（切断）",
+    CallOutcome.FAILED: "エラー",
+    CallOutcome.COMPLETED: "完了",
 }
 WEEKDAYS = "月火水木金土日"
-
-
-def mask_code(code: str) -> str:
-    """Operators see only the last three digits of a booking code."""
-    return "*" * max(len(code) - 3, 0) + code[-3:]
-
-
-def mask_person(masked: str | None) -> str:
-    """Operators see no part of the ticket number at all."""
-    return "（非表示）" if masked else ""
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -53,6 +44,15 @@ def format_local(moment: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M
     return moment.astimezone(tz).strftime(fmt) if moment else ""
 
 
+def phone_reserve_text(spec) -> str:
+    """The release preview's line on the phone reserve of a batch spec."""
+    places = reserved_places(spec.capacity, spec.phone_reserved_percent)
+    if not places:
+        return "なし（すべての枠をWeb・電話で共通に受け付けます）"
+    return (f"各枠の定員{spec.capacity}人のうち{places}人分（{spec.phone_reserved_percent}%）を、"
+            f"枠の開始{spec.phone_reserved_hours}時間前まで電話受付用に確保します。その後はWebでも予約できます。")
+
+
 def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "—"
 
@@ -66,6 +66,9 @@ class GridCell:
     held: int
     available: int
     closed: bool
+    phone_reserved: int = 0
+    phone_taken: int = 0
+    phone_until: str = ""
 
     @property
     def level(self) -> str:
@@ -95,7 +98,8 @@ def build_grids(slots: Iterable, tz: tzinfo, days: Sequence[date] = ()) -> list[
         start = slot.start.astimezone(tz)
         time = start.strftime("%H:%M")
         by_site[slot.site][(time, start.date())] = GridCell(
-            slot.id, time, slot.capacity, slot.booked, slot.held, slot.available, bool(slot.closed)
+            slot.id, time, slot.capacity, slot.booked, slot.held, slot.available, bool(slot.closed),
+            slot.phone_reserved, slot.phone_taken, format_local(slot.phone_reserved_until, tz, "%m/%d %H:%M"),
         )
     grids = []
     for site in sorted(by_site):
@@ -128,4 +132,4 @@ def csv_rows(bookings: Sequence, tz: tzinfo, *, full: bool) -> list[list[str]]:
             format_local(b.created_at, tz),
             (b.person_masked or "") if full else mask_person(b.person_masked),
         ])
-    return rows
+    return [[csv_cell(cell) for cell in row] for row in rows]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 MAX_BATCH_DAYS = 366
+MAX_PHONE_HOURS = 24 * 60
 TIME_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-〜~–]\s*(\d{1,2}):(\d{2})\s*$")
 CODE_RE = re.compile(r"^\d{8}$")
 
@@ -32,6 +33,8 @@ class BatchForm:
     every_minutes: int
     capacity: int
     opens_at: datetime | None
+    phone_reserved_percent: int = 0
+    phone_reserved_hours: int = 24
 
 
 def _text(form: Mapping[str, str], name: str) -> str:
@@ -94,6 +97,12 @@ def parse_batch(form: Mapping[str, str], tz: tzinfo, *, today: date) -> BatchFor
     capacity = _int(_text(form, "capacity"), 1, 1000)
     if capacity is None:
         errors["capacity"] = "定員は1〜1000の整数で入力してください。"
+    phone_percent = _int(_text(form, "phone_reserved_percent") or "0", 0, 100)
+    if phone_percent is None:
+        errors["phone_reserved_percent"] = "電話用に確保する割合は0〜100の整数（%）で入力してください。"
+    phone_hours = _int(_text(form, "phone_reserved_hours") or "24", 0, MAX_PHONE_HOURS)
+    if phone_hours is None:
+        errors["phone_reserved_hours"] = f"電話用の確保を解除する時刻は、枠の開始の0〜{MAX_PHONE_HOURS}時間前で入力してください。"
     opens_at = None
     if raw := _text(form, "opens_at"):
         try:
@@ -103,7 +112,7 @@ def parse_batch(form: Mapping[str, str], tz: tzinfo, *, today: date) -> BatchFor
             errors["opens_at"] = "受付開始日時を正しく入力してください（例: 2026-11-25T09:00）。"
     if errors:
         raise FormError(errors)
-    return BatchForm(service, site, date_from, date_to, times, every, capacity, opens_at)
+    return BatchForm(service, site, date_from, date_to, times, every, capacity, opens_at, phone_percent, phone_hours)
 
 
 def parse_code(value: str | None) -> str:

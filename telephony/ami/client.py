@@ -1,21 +1,21 @@
 """asyncio AMI client: login, actions as futures keyed by ActionID, events by name, keep-alive
-ping, reconnect with capped exponential back-off; call correlation and a live queue view.
+ping, reconnect with capped exponential back-off. It knows nothing of a particular dialplan.
 
     ami = AmiClient(host, port, user, secret)
+    ami.on("Hangup", callback)              # sync or async callback(AmiMessage); "*" for every event
+    ami.on_boot(rebuild)                    # async rebuild(), after every login once Asterisk has booted
     await ami.start()                       # connects in the background; never raises for a down Asterisk
     await ami.wait_connected(timeout=5)
-    ami.on("Hangup", callback)              # sync or async callback(AmiMessage); "*" for every event
-    info = await ami.wait_call(uuid)        # CallInfo(uuid, caller, channel) from UserEvent MadoguchiCall
-    await ami.set_var(info.channel, "IVR_NEXT", "operator")
-    ami.queues.snapshot()                   # {"operators": QueueState(...)}
+    await ami.set_var(channel, "IVR_NEXT", "operator")
+    events = await ami.action_list("QueueStatus")
     await ami.close()
 
 A small client of our own: the `asterisk-ami` package is thread-based (blocking sockets and
 callbacks on its own threads), which does not fit an asyncio service.
 
 Nothing is written before Asterisk has answered the login; actions issued while disconnected wait
-(up to their timeout) for the next login. After every login the queue view is rebuilt from
-`QueueStatus` and `QueueSummary`, so it recovers when Asterisk restarts.
+(up to their timeout) for the next login. After every login the `on_boot` callbacks run (retried
+a few times), so state kept from events can be rebuilt when Asterisk restarts.
 """
 
 from __future__ import annotations
@@ -26,18 +26,16 @@ import itertools
 import logging
 import random
 import uuid as uuid_module
-from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
 from typing import Any, Awaitable, Callable, Mapping
 
 from telephony.ami.protocol import AmiMessage, AmiProtocolError, Banner, Parser, encode_action
-from telephony.ami.queues import QueueView
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[AmiMessage], Awaitable[None] | None]
-CALL_EVENT = "MadoguchiCall"
-MAX_CALLS_KEPT = 2000
+BootCallback = Callable[[], Awaitable[None]]
+BOOT_CALLBACK_ATTEMPTS = 5
 
 
 class AmiError(Exception):
@@ -61,13 +59,6 @@ class AmiAuthError(AmiError):
     """Asterisk refused the login."""
 
 
-@dataclass(frozen=True)
-class CallInfo:
-    uuid: str
-    caller: str
-    channel: str
-
-
 def backoff_delay(attempt: int, *, initial: float, cap: float, jitter: float = 0.0) -> float:
     """Delay before reconnect attempt `attempt` (0-based): doubling from `initial`, never above `cap`.
 
@@ -75,10 +66,6 @@ def backoff_delay(attempt: int, *, initial: float, cap: float, jitter: float = 0
     """
     base = min(cap, initial * (2 ** min(attempt, 30)))
     return base * (1.0 - jitter)
-
-
-def _normalize_uuid(value: str | uuid_module.UUID) -> str:
-    return str(value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(str(value)))
 
 
 class _Pending:
@@ -135,8 +122,7 @@ class AmiClient:
         self._prefix = uuid_module.uuid4().hex[:8]
         self._pending: dict[str, _Pending] = {}
         self._handlers: dict[str, list[EventCallback]] = defaultdict(list)
-        self._calls: OrderedDict[str, CallInfo] = OrderedDict()
-        self._call_waiters: dict[str, list[asyncio.Future[CallInfo]]] = defaultdict(list)
+        self._boot_callbacks: list[BootCallback] = []
         self._writer: asyncio.StreamWriter | None = None
         self._ready = asyncio.Event()
         self._booted = asyncio.Event()  # FullyBooted seen on this connection
@@ -145,10 +131,7 @@ class AmiClient:
         self._closing = False
         self.logins = 0          # successful logins so far (a reconnect adds one)
         self.last_error: str | None = None
-        self.queues = QueueView()
-        self.on("UserEvent", self._on_user_event)
         self.on("FullyBooted", lambda _: self._booted.set())
-        self.on("*", self.queues.apply)
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -269,20 +252,25 @@ class AmiClient:
                 return
 
     async def _after_login(self) -> None:
-        """Rebuild the queue view once Asterisk has fully booted (AMI accepts logins while modules
-        such as app_queue are still loading: a restart under us must not leave the view empty)."""
+        """Run the boot callbacks once Asterisk has fully booted (AMI accepts logins while modules
+        such as app_queue are still loading: state rebuilt too early would come back empty)."""
         try:
             await asyncio.wait_for(self._booted.wait(), self._connect_timeout * 2)
         except TimeoutError:
-            log.debug("no FullyBooted after login (events mask without 'system'?); refreshing anyway")
-        for attempt in range(5):
+            log.debug("no FullyBooted after login (events mask without 'system'?); going on anyway")
+        for callback in self._boot_callbacks:
+            await self._run_boot_callback(callback)
+
+    async def _run_boot_callback(self, callback: BootCallback) -> None:
+        for attempt in range(BOOT_CALLBACK_ATTEMPTS):
             try:
-                await self.queues.refresh(self)
+                await callback()
                 return
             except (AmiError, TimeoutError) as exc:
                 if self._closing:  # a cancel that asyncio.timeout turned into TimeoutError: stop
                     return
-                log.log(logging.WARNING if attempt == 4 else logging.DEBUG, "AMI queue view refresh failed: %s", exc)
+                last = attempt == BOOT_CALLBACK_ATTEMPTS - 1
+                log.log(logging.WARNING if last else logging.DEBUG, "AMI boot callback failed: %s", exc)
                 await asyncio.sleep(0.5 * (attempt + 1))
 
     # ---------------------------------------------------------------- actions
@@ -346,6 +334,11 @@ class AmiClient:
         self._handlers[event].append(callback)
         return lambda: self._handlers[event].remove(callback) if callback in self._handlers[event] else None
 
+    def on_boot(self, callback: BootCallback) -> None:
+        """`await callback()` after every login, once Asterisk has fully booted; an AmiError or a
+        timeout is retried a few times. For state rebuilt from list actions (QueueStatus, ...)."""
+        self._boot_callbacks.append(callback)
+
     def _dispatch(self, message: AmiMessage) -> None:
         action_id = message.action_id
         if action_id is not None and action_id in self._pending:
@@ -372,41 +365,3 @@ class AmiClient:
             if not pending.future.done():
                 pending.future.set_exception(error)
         self._pending.clear()
-
-    # ---------------------------------------------------------------- call correlation
-    def _on_user_event(self, message: AmiMessage) -> None:
-        if message.get("UserEvent") != CALL_EVENT:
-            return
-        try:
-            key = _normalize_uuid(message.get("UUID") or "")
-        except ValueError:
-            log.warning("AMI %s event without a valid UUID", CALL_EVENT)
-            return
-        info = CallInfo(uuid=key, caller=message.get("CallerID") or "", channel=message.get("Channel") or "")
-        self._calls[key] = info
-        while len(self._calls) > MAX_CALLS_KEPT:
-            self._calls.popitem(last=False)
-        for waiter in self._call_waiters.pop(key, []):
-            if not waiter.done():
-                waiter.set_result(info)
-
-    def call_info(self, call_uuid: str | uuid_module.UUID) -> CallInfo | None:
-        return self._calls.get(_normalize_uuid(call_uuid))
-
-    async def wait_call(self, call_uuid: str | uuid_module.UUID, timeout: float = 2.0) -> CallInfo | None:
-        """The caller and channel of the call with this AudioSocket UUID, or None after `timeout`."""
-        key = _normalize_uuid(call_uuid)
-        if key in self._calls:
-            return self._calls[key]
-        waiter: asyncio.Future[CallInfo] = asyncio.get_running_loop().create_future()
-        self._call_waiters[key].append(waiter)
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            return None
-        finally:
-            waiters = self._call_waiters.get(key)
-            if waiters is not None and waiter in waiters:
-                waiters.remove(waiter)
-                if not waiters:
-                    del self._call_waiters[key]

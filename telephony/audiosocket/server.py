@@ -13,8 +13,12 @@
 
 The connection reads the socket in its own task from the first byte, so Asterisk is never
 blocked by a handler that is busy elsewhere, and caller hang-up (EOF) is seen at once: the
-inbound iterator ends, queued playbacks finish with False and `conn.closed` is set. A handler
-error is logged once with the call id and ends only that call.
+inbound iterator ends, queued playbacks finish with False and `conn.closed` is set. Inbound
+messages wait in a queue of at most MAX_INBOUND; when it is full the connection stops reading
+the socket until the handler takes some (TCP pushes back on the peer), so a peer sending faster
+than real time cannot grow memory. A handler error is logged once with the call id and ends only
+that call. `max_calls` (0: no limit) bounds the calls at once: a connection beyond it gets a
+hangup message at once (the dialplan continues after AudioSocket()) and never reaches the handler.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[["CallConnection"], Awaitable[None]]
 READ_SIZE = 4096
 #: Inbound messages kept for a handler that does not keep up (about 10 s of audio); beyond that
-#: further audio is dropped (and counted in `audio_dropped`), never DTMF or hangup.
+#: the connection stops reading the socket until the handler catches up. Nothing is dropped.
 MAX_INBOUND = 500
+#: How long a refused connection (beyond `max_calls`) may take to close after its hangup message.
+REFUSE_GRACE = 1.0
 _EOF = object()
 
 
@@ -55,11 +61,12 @@ class CallConnection:
         self._reader = reader
         self._writer = writer
         self._decoder = decoder
-        self._inbound: asyncio.Queue[object] = asyncio.Queue()
+        self._inbound: asyncio.Queue[object] = asyncio.Queue()  # bounded by `_put` (EOF always fits)
+        self._room = asyncio.Event()  # set while the queue has room for one more message
+        self._room.set()
         self.sender = PacedSender(writer, call_id=self.call_id)
         self.closed = asyncio.Event()
         self.hung_up_by_us = False
-        self.audio_dropped = 0
         self.error: ProtocolError | None = None
         if frame_clock is not None:
             frame_clock.add(self.sender)  # one shared 20 ms timer for every call
@@ -76,13 +83,13 @@ class CallConnection:
     async def _read_loop(self) -> None:
         try:
             for message in self._decoder.feed(b""):  # whatever arrived together with the UUID
-                self._put(message)
+                await self._put(message)
             while True:
                 chunk = await self._reader.read(READ_SIZE)
                 if not chunk:
                     break
                 for message in self._decoder.feed(chunk):
-                    self._put(message)
+                    await self._put(message)
         except ProtocolError as exc:
             self.error = exc
             log.warning("call %s: bad AudioSocket data from Asterisk: %s", self.call_id, exc)
@@ -93,18 +100,19 @@ class CallConnection:
             self.sender.close()
             self.closed.set()
 
-    def _put(self, message: Message) -> None:
-        if isinstance(message, Audio) and self._inbound.qsize() >= MAX_INBOUND:
-            self.audio_dropped += 1
-            if self.audio_dropped == 1:
-                log.warning("call %s: handler is not reading; dropping inbound audio", self.call_id)
-            return
+    async def _put(self, message: Message) -> None:
+        """Queue one message; while the queue is full, wait (and so stop reading the socket)."""
+        while self._inbound.qsize() >= MAX_INBOUND:
+            self._room.clear()
+            await self._room.wait()
         self._inbound.put_nowait(message)
 
     async def inbound(self) -> AsyncIterator[Message]:
         """Messages from Asterisk in order; ends at EOF. Raises `ProtocolError` on bad data."""
         while True:
             item = await self._inbound.get()
+            if self._inbound.qsize() < MAX_INBOUND:
+                self._room.set()
             if item is _EOF:
                 self._inbound.put_nowait(_EOF)  # later iterations end at once too
                 if self.error is not None:
@@ -152,8 +160,10 @@ class AudioSocketServer:
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 9092, *,
                  uuid_timeout: float = 5.0, hangup_grace: float = 10.0, shared_clock: bool = True,
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, max_calls: int = 0) -> None:
         self._handler = handler
+        #: Calls at once (0: no limit); a connection beyond them is refused with a hangup message.
+        self.max_calls = max_calls
         #: SO_REUSEPORT: several processes listen on one port and the kernel spreads the calls.
         self.reuse_port = reuse_port
         self.host = host
@@ -165,6 +175,7 @@ class AudioSocketServer:
         self.frame_clock = FrameClock() if shared_clock else None
         self._calls: dict[asyncio.Task[None], CallConnection | None] = {}
         self.calls_total = 0
+        self.calls_refused = 0
         self.handler_errors = 0
 
     @property
@@ -209,6 +220,9 @@ class AudioSocketServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self.max_calls and len(self._calls) >= self.max_calls:
+            await self._refuse(reader, writer)
+            return
         self._calls[task] = None
         try:
             conn = await self._open(reader, writer)
@@ -222,6 +236,24 @@ class AudioSocketServer:
             writer.close()
         finally:
             self._calls.pop(task, None)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A call beyond `max_calls`: hangup message, then close (after the peer's own close, so the
+        UUID it sent is read and the close is clean)."""
+        self.calls_refused += 1
+        log.warning("AudioSocket call refused: %d calls already (max_calls)", self.max_calls)
+        try:
+            writer.write(encode(Hangup()))
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(REFUSE_GRACE):
+                while await reader.read(READ_SIZE):
+                    pass
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
 
     async def _open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> CallConnection | None:
         """Read up to the UUID message; anything else first is refused."""

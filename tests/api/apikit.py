@@ -6,7 +6,10 @@ from datetime import datetime, timedelta
 
 from ivr.config import Settings
 
-TOKENS = {"staff": "staff-token", "operator": "operator-token", "channel": "channel-token", "admin": "admin-token"}
+# Tokens are at least 24 characters (MADOGUCHI_API_TOKENS refuses shorter ones). `chat` is a second
+# channel token whose label is fixed in the configuration (`channel:chat:TOKEN`).
+TOKENS = {role: f"{role}-token-0123456789abcdef" for role in ("staff", "operator", "channel", "admin", "chat")}
+TOKEN_SPECS = {"staff": "staff", "operator": "operator", "channel": "channel", "admin": "admin", "chat": "channel:chat"}
 
 
 class Clock:
@@ -23,7 +26,7 @@ class Clock:
 
 
 def make_settings(db: str, **kw) -> Settings:
-    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+    tokens = ",".join(f"{TOKEN_SPECS[name]}:{token}" for name, token in TOKENS.items())
     return Settings(db=db, api_tokens=tokens, person_key="api-test-person-key", timezone="Asia/Tokyo", **kw)
 
 

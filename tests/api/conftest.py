@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from ivr.api.app import create_app
+from ivr.app import create_app
 from ivr.events import EventBus
 from tests.fixtures.databases import empty_database, migrated_sqlite, scratch_postgres
 from apikit import BATCH, Clock, auth, make_settings

@@ -149,3 +149,37 @@ def test_the_audit_log_keeps_who_marked_what(client, request_callback, settings)
         entry = session.execute(select(AuditEntry).where(AuditEntry.action == "callback_status")).scalar_one()
     engine.dispose()
     assert entry.actor == "api:operator" and entry.detail["phone"] == "*******5678"
+
+
+def test_a_second_operator_expecting_an_open_entry_is_told_it_was_taken(client, request_callback):
+    view = request_callback()
+    body = {"status": "called", "expected": "open"}
+    first = client.post(f"/api/v1/callbacks/{view.id}", json=body, headers=auth("operator"))
+    assert first.status_code == 200 and first.json()["phone"] == "09012345678"
+    second = client.post(f"/api/v1/callbacks/{view.id}", json=body, headers=auth("operator"))
+    assert second.status_code == 409
+    assert (second.json()["reason"], second.json()["current"]) == ("callback_changed", "called")
+    assert "0901234" not in second.text
+    bad = client.post(f"/api/v1/callbacks/{view.id}", json={"status": "done", "expected": "taken"},
+                      headers=auth("operator"))
+    assert bad.status_code == 422
+    assert listed(client)[0]["status"] == "called"
+
+
+def test_metrics_count_the_open_requests_from_the_store(client, request_callback):
+    assert "madoguchi_callback_requests_open 0.0" in client.get("/metrics").text
+    first = request_callback()
+    request_callback(phone="03-1234-5678")
+    assert "madoguchi_callback_requests_open 2.0" in client.get("/metrics").text
+    mark(client, first.id, "called")
+    answer = client.get("/metrics")
+    assert answer.status_code == 200 and "madoguchi_callback_requests_open 1.0" in answer.text
+    assert answer.text.count("# TYPE madoguchi_callback_requests_open gauge") == 1
+    app = client.app
+    app.state.sessionmaker, kept = None, app.state.sessionmaker
+    try:
+        down = client.get("/metrics")
+    finally:
+        app.state.sessionmaker = kept
+    assert down.status_code == 200 and "madoguchi_callback_requests_open" not in down.text
+    assert "madoguchi_calls_active" in down.text

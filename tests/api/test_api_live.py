@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from apikit import auth, make_settings
-from ivr.api.app import create_app
+from ivr.app import create_app
 from ivr.events import CallEnded, CallStarted, HoldPlaced, StepEntered, TurnFailed, UtteranceRecognized
+from ivr.operator_queues import QueueView
 from telephony.ami.protocol import AmiMessage
-from telephony.ami.queues import QueueView
-
-
-def eventually(check, timeout=5.0):
-    """Poll `check()` until it returns a truthy value (events cross a thread to the app's loop)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
+from tests.fixtures.waiting import wait_until
 
 
 def calls(client):
@@ -35,7 +25,7 @@ def test_a_call_appears_with_its_state_and_disappears_when_it_ends(client, bus, 
     bus.publish(StepEntered("c-1", "ask_date", at=started))
     bus.publish(UtteranceRecognized("c-1", "明日の午前", 0.91, step="ask_date", at=started))
     bus.publish(HoldPlaced("c-1", hold_id=5, slot_id=9, at=started))
-    [call] = eventually(lambda: [c for c in calls(client) if c["hold_placed"]])
+    [call] = wait_until(lambda: [c for c in calls(client) if c["hold_placed"]])
     assert call["id"] == "c-1" and call["step"] == "ask_date" and call["caller"] == "090-****-5678"
     assert call["last_utterance"] == "明日の午前" and call["confidence"] == pytest.approx(0.91)
     assert call["elapsed_seconds"] == pytest.approx(42.0)
@@ -43,18 +33,18 @@ def test_a_call_appears_with_its_state_and_disappears_when_it_ends(client, bus, 
     assert call["needs_help"] is False and call["slot_id"] == 9
 
     bus.publish(TurnFailed("c-1", "ask_date", failures=2))
-    assert eventually(lambda: calls(client)[0]["needs_help"])
+    wait_until(lambda: calls(client)[0]["needs_help"])
     bus.publish(CallEnded("c-1", outcome="transferred", duration_seconds=50.0))
-    assert eventually(lambda: calls(client) == [])
+    wait_until(lambda: calls(client) == [])
 
 
 def test_metrics_follow_the_bus_and_the_api(client, bus, released):
     bus.publish(CallStarted("c-2"))
     bus.publish(UtteranceRecognized("c-2", "はい", 0.8, decode_seconds=0.25))
-    assert eventually(lambda: "madoguchi_calls_active 1.0" in client.get("/metrics").text)
+    wait_until(lambda: "madoguchi_calls_active 1.0" in client.get("/metrics").text)
     bus.publish(CallEnded("c-2", outcome="booked", duration_seconds=75.0))
     booked = 'madoguchi_calls_total{outcome="booked"} 1.0'
-    text = eventually(lambda: next((t for t in [client.get("/metrics").text] if booked in t), ""))
+    text = wait_until(lambda: next((t for t in [client.get("/metrics").text] if booked in t), ""))
     assert "madoguchi_calls_active 0.0" in text
     assert "madoguchi_utterances_total 1.0" in text
 
@@ -70,7 +60,7 @@ def test_metrics_follow_the_bus_and_the_api(client, bus, released):
 
 
 class AmiStandIn:
-    """An AMI client as the API sees it: `connected` and telephony's real queue view."""
+    """An AMI client as the API sees it: `connected` and the IVR's real queue view."""
 
     def __init__(self, connected: bool) -> None:
         self.connected = connected
@@ -88,6 +78,7 @@ def test_queues_come_from_the_ami_view(settings, clock):
     app = create_app(settings, clock=clock, ami=AmiStandIn(connected=True))
     with TestClient(app) as client:
         [queue] = client.get("/api/v1/queues", headers=auth("staff")).json()["items"]
+        assert queue.pop("asterisk") == app.state.nodes.asterisk  # which Asterisk (with several nodes)
         assert queue == {"name": "operators", "logged_in": 2, "available": 1, "longest_wait": 12.0,
                          "callers": [{"position": 1, "caller": "*******1234", "channel": "PJSIP/t-2",
                                       "wait_seconds": 12.0}]}

@@ -22,6 +22,7 @@ from ivr.events import (
 from ivr.api.schemas import mask_phone
 from ivr.live import STALE_AFTER, LiveCalls, follow
 from ivr.metrics import Metrics
+from tests.fixtures.waiting import until
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -130,13 +131,10 @@ def test_follow_replays_history_then_live_events_once():
         bus.bind(asyncio.get_running_loop())
         bus.publish(CallStarted("h1"))  # before anyone follows: only in the history
         task = asyncio.create_task(follow(bus, live.apply))
-        await asyncio.sleep(0.05)
+        await until(lambda: len(live) == 1, "the history was replayed (follow subscribes first)")
         bus.publish(StepEntered("h1", "menu"))
         bus.publish(CallStarted("h2"))
-        for _ in range(100):
-            if len(live) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(live) == 2, "the live events arrived")
         task.cancel()
         return [c.call_id + ":" + c.step for c in live.snapshot(datetime.now(UTC))]
 
@@ -151,17 +149,15 @@ def test_a_failing_consumer_does_not_stop_the_others():
         def broken(event):
             raise RuntimeError("boom")
 
+        bus.publish(CallStarted("replayed"))
         task = asyncio.create_task(follow(bus, broken, live.apply))
-        await asyncio.sleep(0.05)
-        bus.publish(CallStarted("x"))
-        for _ in range(100):
-            if len(live):
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(live) == 1, "the history reached the consumer after the broken one")
+        bus.publish(CallStarted("live"))
+        await until(lambda: len(live) == 2, "a live event reached the consumer after the broken one")
         task.cancel()
-        return len(live)
+        return sorted(c.call_id for c in live.snapshot(datetime.now(UTC)))
 
-    assert asyncio.run(scenario()) == 1
+    assert asyncio.run(scenario()) == ["live", "replayed"]
 
 
 @pytest.mark.parametrize("number, shown", [

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import httpx
 
-from test_cli_serve import IVR, ROOT, free_port, wait_healthy
+from test_cli_serve import IVR, ROOT, wait_healthy
+from tests.fixtures.ports import free_port
+
+RUN_TOKEN = "run-operator-token-0123456789"  # API tokens are at least 24 characters
 
 
 def run_script(tmp_path: Path, db: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "IVR": str(IVR), "MADOGUCHI_DB": db, "MADOGUCHI_HTTP": f"127.0.0.1:{port}",
            "MADOGUCHI_AUDIOSOCKET": f"127.0.0.1:{free_port()}", "MADOGUCHI_AMI": f"127.0.0.1:{free_port()}",
-           "MADOGUCHI_API_TOKENS": "operator:run-operator", "MADOGUCHI_PERSON_KEY": "run-test-key",
+           "MADOGUCHI_API_TOKENS": f"operator:{RUN_TOKEN}", "MADOGUCHI_PERSON_KEY": "run-test-key",
            "MADOGUCHI_MODELS_DIR": str(ROOT / "asr_models"),
            "MADOGUCHI_DIALOG_SCRIPT": str(ROOT / "dialogs" / "scripts" / "vaccine.yaml")}
     log = (tmp_path / "run.log").open("ab")
@@ -35,7 +38,7 @@ def test_run_script_loads_the_demo_and_stops_cleanly(tmp_path):
         slots = httpx.get(f"http://127.0.0.1:{port}/api/v1/slots",
                           params={"service": "vaccine", "date_from": first.isoformat(),
                                   "date_to": (first + timedelta(days=6)).isoformat()},
-                          headers={"Authorization": "Bearer run-operator"}, timeout=10)
+                          headers={"Authorization": f"Bearer {RUN_TOKEN}"}, timeout=10)
         assert slots.status_code == 200
         assert len(slots.json()["items"]) >= 12 * 6  # 12 a day; "tomorrow" may differ by zone at midnight
     finally:

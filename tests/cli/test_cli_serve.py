@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -17,19 +16,17 @@ import httpx
 import pytest
 
 from telephony.audiosocket.protocol import Hangup, Uuid, encode
+from tests.fixtures.ports import free_port
+from tests.fixtures.waiting import wait_until
 
 IVR = Path(sys.executable).with_name("ivr")
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+STAFF_TOKEN, CHANNEL_TOKEN = "serve-staff-token-0123456789", "serve-channel-token-0123456789"  # >= 24 chars
 
 
 def start(db: str, port: int, tmp_path: Path, *extra: str, audiosocket: int | None = None) -> subprocess.Popen:
-    env = {**os.environ, "MADOGUCHI_API_TOKENS": "staff:serve-staff,channel:serve-channel",
+    env = {**os.environ, "MADOGUCHI_API_TOKENS": f"staff:{STAFF_TOKEN},channel:{CHANNEL_TOKEN}",
            "MADOGUCHI_PERSON_KEY": "serve-test-key", "MADOGUCHI_MODELS_DIR": str(ROOT / "asr_models"),
            "MADOGUCHI_DIALOG_SCRIPT": str(ROOT / "dialogs" / "scripts" / "vaccine.yaml")}
     log = (tmp_path / f"serve-{port}.log").open("wb")
@@ -39,18 +36,21 @@ def start(db: str, port: int, tmp_path: Path, *extra: str, audiosocket: int | No
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
 
 
+def log_tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
 def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 90.0,
                  log: Path | None = None) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def health() -> httpx.Response | None:
         if process.poll() is not None:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log else ""
-            raise AssertionError(f"ivr serve exited with {process.returncode}\n{tail}")
+            raise AssertionError(f"ivr serve exited with {process.returncode}\n{log_tail(log) if log else ''}")
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("ivr serve did not answer /healthz in time")
+            return None
+
+    return wait_until(health, "ivr serve answered /healthz", timeout=timeout, interval=0.1)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
@@ -67,15 +67,18 @@ def test_serve_migrates_answers_and_stops_cleanly(tmp_path, stop):
         base = f"http://127.0.0.1:{port}/api/v1"
         batch = {"service": "vaccine", "site": "市役所", "date_from": "2027-03-01", "date_to": "2027-03-01",
                  "times": ["09:00-10:00"], "every_minutes": 30, "capacity": 1}
-        released = httpx.post(f"{base}/batches", json=batch, headers={"Authorization": "Bearer serve-staff"})
+        released = httpx.post(f"{base}/batches", json=batch, headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
         assert released.status_code == 201 and released.json()["created"] == 2
         slots = httpx.get(f"{base}/slots", params={"service": "vaccine", "date_from": "2027-03-01",
                                                    "date_to": "2027-03-01"},
-                          headers={"Authorization": "Bearer serve-channel"})
+                          headers={"Authorization": f"Bearer {CHANNEL_TOKEN}"})
         assert [s["start"] for s in slots.json()["items"]] == ["2027-03-01T09:00:00+09:00",
                                                                 "2027-03-01T09:30:00+09:00"]
         assert httpx.get(f"{base}/slots", params={"service": "vaccine"}).status_code == 401
         assert "madoguchi_calls_active" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        # A booking code in a URL path never reaches the access log in clear.
+        staff = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+        assert httpx.get(f"{base}/bookings/40912345", headers=staff).status_code == 404
     finally:
         process.send_signal(stop)
         code = process.wait(timeout=30)
@@ -83,6 +86,7 @@ def test_serve_migrates_answers_and_stops_cleanly(tmp_path, stop):
     assert code == 0, log
     assert "database migrated" in log and "stopped" in log
     assert "serve-staff" not in log
+    assert "/api/v1/bookings/***" in log and "40912345" not in log
 
 
 def test_serve_refuses_a_busy_port_clearly(tmp_path):
@@ -102,14 +106,23 @@ def test_serve_refuses_malformed_tokens(tmp_path):
     assert result.returncode == 1 and "unknown role 'boss'" in result.stderr
 
 
+def test_serve_refuses_short_tokens(tmp_path):
+    env = {**os.environ, "MADOGUCHI_API_TOKENS": f"staff:{STAFF_TOKEN},channel:too-short-a-token"}
+    result = subprocess.run([str(IVR), "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--http",
+                             f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "at least 24" in result.stderr and "too-short" not in result.stderr
+
+
 def test_sigterm_while_starting_is_a_clean_stop(tmp_path):
     port = free_port()
     process = start(f"sqlite:///{tmp_path / 'early.db'}", port, tmp_path)
     log = tmp_path / f"serve-{port}.log"
-    deadline = time.monotonic() + 90
-    while "database migrated" not in log.read_text(encoding="utf-8"):  # the handlers are installed by now
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
-        time.sleep(0.02)
+
+    def migrated() -> bool:  # the signal handlers are installed by now
+        assert process.poll() is None, log_tail(log)
+        return "database migrated" in log.read_text(encoding="utf-8")
+
+    wait_until(migrated, lambda: log_tail(log), timeout=90)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0, log.read_text(encoding="utf-8")
     assert "SIGTERM: stopping" in log.read_text(encoding="utf-8")
@@ -153,13 +166,6 @@ def place_calls(port: int, count: int) -> None:
             call.close()
 
 
-def wait_for(condition, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
-        time.sleep(0.1)
-
-
 def test_workers_share_the_audiosocket_port_restart_a_dead_child_and_stop_together(tmp_path):
     port, audiosocket = free_port(), free_port()
     log = tmp_path / f"serve-{port}.log"
@@ -175,7 +181,7 @@ def test_workers_share_the_audiosocket_port_restart_a_dead_child_and_stop_togeth
                       and socket_inodes(pid) & listening_inodes(audiosocket)}
             return len(listening_inodes(audiosocket)) == 2 and len(owners) == 2
 
-        wait_for(two_processes_listen, log)
+        wait_until(two_processes_listen, lambda: log_tail(log), timeout=60, interval=0.1)
         # Calls (UUID, then the caller hangs up) spread over both processes; the child's call events
         # reach the parent's bus, so /metrics counts every call.
         placed = 0
@@ -185,13 +191,14 @@ def test_workers_share_the_audiosocket_port_restart_a_dead_child_and_stop_togeth
             place_calls(audiosocket, 12)
             placed += 12
         metrics = f"http://127.0.0.1:{port}/metrics"
-        wait_for(lambda: f'madoguchi_calls_total{{outcome="abandoned"}} {placed}.0' in httpx.get(metrics).text, log)
+        wait_until(lambda: f'madoguchi_calls_total{{outcome="abandoned"}} {placed}.0' in httpx.get(metrics).text,
+                   lambda: log_tail(log), timeout=60, interval=0.1)
         # A child that dies is logged and started again, on the same shared port.
         first_child = worker_pids(log)[0]
         os.kill(first_child, signal.SIGKILL)
-        wait_for(lambda: len(worker_pids(log)) == 2, log)
+        wait_until(lambda: len(worker_pids(log)) == 2, lambda: log_tail(log), timeout=60, interval=0.1)
         assert "IVR worker 1 exited with -9; restarting it (1/5)" in log.read_text(encoding="utf-8")
-        wait_for(two_processes_listen, log)
+        wait_until(two_processes_listen, lambda: log_tail(log), timeout=60, interval=0.1)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["db"] == "ok"
     finally:
         process.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 from slots.person import Person
+from slots.views import BookingView
 
 RELEASE = ("slots", "release", "--service", "vaccine", "--site", "市役所", "--from", "2027-01-04", "--to",
            "2027-01-05", "--times", "09:00-10:00,13:00-14:00", "--every", "15", "--capacity", "4")
@@ -135,3 +136,14 @@ def test_bookings_export_has_no_personal_data_in_clear(ivr, db, tmp_path):
     assert ivr("bookings", "export", "--date", "2027-01-05", "--db", db).stdout.strip() == ",".join(
         ("code", "status", "service", "site", "slot_id", "start", "end", "channel", "created_at",
          "cancelled_at", "person_masked"))
+
+
+def test_bookings_export_escapes_spreadsheet_formulas():
+    from ivr.commands.bookings import export_row
+    from ivr.config import Settings
+
+    start = datetime(2027, 1, 4, tzinfo=UTC)
+    view = BookingView("12345678", "confirmed", "=cmd|' /C calc'!A0", "@SUM(A1)", 1, start, start, "phone", start,
+                       "******3210")
+    row = export_row(view, Settings())
+    assert row[2] == "'=cmd|' /C calc'!A0" and row[3] == "'@SUM(A1)" and row[0] == "12345678"

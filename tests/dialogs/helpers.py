@@ -1,10 +1,16 @@
-"""Table helpers for dialog tests: compact expected actions and slot fixtures."""
+"""Table helpers for dialog tests: compact expected actions, slot fixtures, a scripted caller."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
+
 from dialogs.engine import (
-    CheckOperators, Digits, Hangup, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Transfer, Utterance,
+    CheckOperators, Digits, Engine, Hangup, Listen, OperatorStatus, Say, Silence, StoreCall, StoreResult, Transfer,
+    Utterance,
 )
+from dialogs.messages import Action
+from ivr.call.dialog import DialogRun, DialogSide
 
 
 def said(text: str) -> Utterance:
@@ -88,3 +94,31 @@ def assert_covered(script, flows, today):
     missing_steps, missing_edges = set(script.steps) - steps, needed - edges
     assert not missing_steps, f"steps never entered: {sorted(missing_steps)}"
     assert not missing_edges, f"outcomes never taken (step -> next step): {sorted(missing_edges)}"
+
+
+class ScriptedCaller(DialogSide):
+    """Answers from a list and leaves when it runs out; store calls go to `store`."""
+
+    def __init__(self, answers: Sequence[Utterance | Digits | Silence], store: Callable[[StoreCall], StoreResult]):
+        self.answers, self._store = list(answers), store
+        self.spoken: list[str] = []
+        self.last: Action | None = None  # the action the dialog stopped at
+
+    def entering(self, action: Action) -> None:
+        self.last = action
+
+    async def say(self, say: Say, coming: Sequence[Action]) -> None:
+        self.spoken.append(say.text)
+
+    async def listen(self, listen: Listen) -> Utterance | Digits | Silence | None:
+        return self.answers.pop(0) if self.answers else None
+
+    async def store(self, call: StoreCall) -> StoreResult:
+        return self._store(call)
+
+
+def converse(engine: Engine, answers, store: Callable[[StoreCall], StoreResult]) -> ScriptedCaller:
+    """Run the dialog as a call does (`ivr.call.dialog.DialogRun`) until it ends or the answers run out."""
+    caller = ScriptedCaller(answers, store)
+    asyncio.run(DialogRun(engine).run(caller))
+    return caller

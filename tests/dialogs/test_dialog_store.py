@@ -1,4 +1,4 @@
-"""Dialogs against the real slot store (SQLite and PostgreSQL) through `ivr.dialog_store`."""
+"""Dialogs against the real slot store (SQLite and PostgreSQL) through `ivr.store_calls`."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from dialogs.engine import CheckOperators, Engine, Hangup, Say, StoreCall, Transfer
+from dialogs.engine import CheckOperators, Engine, Hangup, StoreCall
 from dialogs.script import load_script
 from ivr.cli import cli
 from ivr.config import Settings
-from ivr.dialog_store import DialogStore, execute
+from ivr.store_calls import DialogStore, execute
 from slots import store
 from slots.batches import BatchSpec
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 from slots.person import Person
-from tests.dialogs.helpers import keys, said
+from tests.dialogs.helpers import converse, keys, said
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "dialogs" / "scripts"
 VACCINE = load_script(SCRIPTS / "vaccine.yaml")
@@ -42,18 +42,9 @@ def world(store_url):
 def talk(settings, factory, turns, *, script=VACCINE, now=NOW, call_id="call-1"):
     """Feed caller inputs; store calls are executed for real. Returns (engine, everything said, last action)."""
     engine = Engine(script, today=TODAY)
-    spoken: list[str] = []
-    actions = engine.start()
-    pending = list(turns)
-    while True:
-        spoken += [a.text for a in actions if isinstance(a, Say)]
-        last = actions[-1]
-        if isinstance(last, StoreCall):
-            actions = engine.handle(execute(factory, last, settings=settings, call_id=call_id, channel="phone", now=now))
-        elif isinstance(last, (Transfer, Hangup)) or not pending:
-            return engine, spoken, last
-        else:
-            actions = engine.handle(pending.pop(0))
+    caller = converse(engine, turns, lambda call: execute(factory, call, settings=settings, call_id=call_id,
+                                                          channel="phone", now=now))
+    return engine, caller.spoken, caller.last
 
 
 def slot_at(factory, hhmm: str, day: str = "2026-12-03"):
@@ -76,6 +67,18 @@ def test_book_by_phone(world):
     person = Person.from_ticket(KEY.encode(), "1234567890", date(1965, 5, 6))
     assert run_in_transaction(factory, store.find_active_booking, person, "vaccine").code == code
     assert any("十二月三日は、午前九時から午後二時半まで、八人分の空きがあります" in text for text in spoken)
+
+
+def test_by_phone_a_ticket_without_its_birth_date_hears_nothing_of_a_booking(world):
+    """Someone who knows a ticket number but not the birth date is answered as for a free ticket."""
+    settings, factory = world
+    talk(settings, factory, [*BOOK, said("はい")], call_id="owner")
+    other = [keys("1"), said("1234567890"), said("昭和50年1月2日"), said("12月3日"), said("9時"), said("はい")]
+    engine, spoken, _ = talk(settings, factory, other, call_id="stranger")
+    assert not any("すでにご予約があります" in text for text in spoken)
+    assert len(engine.values.get("code") or "") == 8
+    again, spoken, _ = talk(settings, factory, [*BOOK, said("はい")], call_id="owner-again")
+    assert any("すでにご予約があります" in text for text in spoken)  # ticket and birth date match: told
 
 
 def test_slot_is_held_the_moment_it_is_chosen_and_released_on_change(world):
@@ -191,3 +194,24 @@ def test_database_trouble_becomes_a_value(tmp_path):
     actions = dialog.handle(execute(factory, actions[-1], settings=settings, call_id="c", channel="phone", now=NOW))
     assert "処理ができませんでした" in actions[0].text and isinstance(actions[-1], CheckOperators)  # then a person
     engine.dispose()
+
+
+def test_a_dropped_commit_neither_holds_nor_books_twice(world):
+    """Each store call is one attempt with its own request key: `run_in_transaction` retrying after a
+    COMMIT that reached the database returns the first hold and booking instead of repeating them."""
+    from tests.fixtures.databases import dropped_commits
+
+    settings, factory = world
+    slot = slot_at(factory, "14:30")
+    with dropped_commits(factory) as drop:
+        drop(1)
+        held = execute(factory, StoreCall("hold", {"slot_id": slot.id}), settings=settings, call_id="c",
+                       channel="phone", now=NOW)
+        assert held.ok and run_in_transaction(factory, store.get_slot, slot.id, now=NOW).held == 1
+        drop(1)
+        booked = execute(factory, StoreCall("confirm", {"hold_id": held.value["hold_id"], "ticket": "1234567890",
+                                                        "birthdate": "1965-05-06"}),
+                         settings=settings, call_id="c", channel="phone", now=NOW)
+    assert booked.ok, booked.reason
+    seen = run_in_transaction(factory, store.get_slot, slot.id, now=NOW)
+    assert (seen.booked, seen.held) == (1, 0)

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from dialogs.messages import StoreCall
 from ivr.config import Settings
-from ivr.dialog_store import DialogStore, execute
+from ivr.store_calls import DialogStore, execute
 from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 

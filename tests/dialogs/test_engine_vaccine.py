@@ -489,3 +489,40 @@ def test_a_doubtful_time_said_with_the_date_is_confirmed_with_it():
     assert engine.handle(said("はい"))[0].args["date"] == "2026-11-27"
     held = engine.handle(ok("find_available", slots=[slot(8, "10:00", day="2026-11-27")]))
     assert held[0].op == "hold" and held[0].args["slot_id"] == 8
+
+
+def test_prompts_with_a_callers_data_are_private_and_never_cached():
+    """Any Say carrying a value of the caller's own (a code, their booking's date, a number) is
+    private: the session keeps it out of the prompt cache, on disk and in memory."""
+    from datetime import time
+
+    from dialogs.engine import PUBLIC_PLACEHOLDERS
+    from dialogs.script import placeholders
+
+    script = load_script(Path(__file__).resolve().parents[2] / "dialogs" / "scripts" / "vaccine.yaml")
+    engine = Engine(script, today=date(2026, 11, 25))
+    engine.values.update({"booking_date": date(2026, 12, 1), "booking_time": time(10), "code": "40912345",
+                          "site": "市役所", "date": date(2026, 12, 1), "time": time(10)})
+    checked = 0
+    for step in engine.script.steps.values():
+        if not step.say:
+            continue
+        say = engine._say(step.say, step)
+        personal = set(placeholders(step.say)) - PUBLIC_PLACEHOLDERS
+        if personal:
+            checked += 1
+            assert say.private, (step.name, personal)
+        elif step.kind == "prompt" and "{code}" not in step.say:
+            assert not say.private, step.name
+    assert checked >= 4
+
+
+def test_understands_tells_whether_an_answer_would_be_taken_and_changes_nothing():
+    engine = Engine(SCRIPT, today=TODAY)
+    play(engine, TO_TIME)
+    before = (engine.step, dict(engine.values), engine.failures)
+    assert engine.understands(said("2時半でお願いします"))
+    assert not engine.understands(said("ええと"))
+    assert engine.understands(said("オペレーターお願いします"))  # a global intent is acted on too
+    assert (engine.step, dict(engine.values), engine.failures) == before
+    play(engine, [(said("2時半でお願いします"), ["store:hold slot_id=4"])])  # still answers as before

@@ -73,7 +73,7 @@ def test_date_reading(value, reading):
 @pytest.mark.parametrize(
     ("value", "reading"),
     [(time(14, 30), "午後二時半"), (time(9, 0), "午前九時"), (time(12, 0), "正午"), (time(16, 45), "午後四時四十五分"),
-     (time(12, 30), "午後十二時半"), (time(10, 10), "午前十時十分")],
+     (time(12, 30), "午後十二時半"), (time(10, 10), "午前十時十分"), (time(0, 15), "午前零時十五分")],
 )
 def test_time_reading(value, reading):
     assert time_reading(value) == reading
@@ -84,6 +84,20 @@ def test_code_and_masks():
     assert masked("1234567890") == "******7890"
     assert birthdate_reading(date(1989, 2, 3)) == "平成元年二月三日"
     assert kanji(2026) == "二千二十六"
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "零"), (1, "一"), (10, "十"), (12, "十二"), (100, "百"), (1234, "千二百三十四"), (10000, "一万"),
+     (305000, "三十万五千"), (120000000, "一億二千万")],
+)
+def test_kanji_numerals_of_any_size(n, text):
+    assert kanji(n) == text
+
+
+def test_no_reading_of_a_negative_number():
+    with pytest.raises(ValueError):
+        kanji(-1)
 
 
 def test_parse_dispatch_and_unknown_kind():

@@ -45,6 +45,8 @@ BROKEN = [
     ("unknown op", "do: hangup", "do: explode", 20, "bye", "unknown store action 'explode'"),
     ("option without key", 'book: {words: [予約], key: "1"}', "book: {words: [予約]}", 12, "menu", "has no keypad key"),
     ("operator key", 'book: {words: [予約], key: "1"}', 'book: {words: [予約], key: "0"}', 12, "menu", "operator key 0"),
+    ("button label too long", 'book: {words: [予約], key: "1"}', 'book: {words: [予約], key: "1", label: ' + "予" * 17 + "}",
+     12, "menu", "'label' must be a button text"),
     ("terminal with next", "    do: hangup\n", "    do: hangup\n    next: greet\n", 21, "bye", "ends the call"),
     ("unknown field", "    ask: yesno\n", "    ask: yesno\n    colour: red\n", 17, "ask_ok", "unknown field 'colour'"),
     ("digits without length", "ask: yesno\n    next: {yes: bye, no: menu}", "ask: digits\n    store_as: n\n    next: bye",

@@ -54,6 +54,8 @@ DATE_ROWS = [
     ("明々後日", day(3), True),
     ("しあさってでお願いします", day(3), True),
     ("仕上さってでお願いします", day(3), False),  # a near miss of an open date: confirmed first
+    ("仕上さってでおめがいします", day(3), False),
+    ("しやさってでおめがいします", day(3), False),  # Whisper base on a call through Asterisk (CI, 2026-12-01)  # and the polite ending misheard too (お"め"がいします)
     ("さっての午前10時でお願いします", day(2), False),  # あさって with its first mora clipped, then a time
     ("九日", day(9), True),
     ("ここのか", day(9), True),
@@ -164,4 +166,7 @@ def test_similarity_is_by_mora():
     assert similarity("しあさって", "しあさって") == 1.0
     assert similarity("しあさって", fold("しあげさって"), within=False) > 0.8
     assert similarity("く", "きゅ", within=False) == 0.5  # same consonant: half a mistake
+    assert similarity("しあさって", "しゃさって", within=False) == 0.95  # し・あ said as one glide
+    assert similarity("しゃさって", "しあさって", within=False) == 0.95
+    assert similarity("あさって", "しゃさって", within=False) < 0.85
     assert similarity("にじはん", "いちばんはやいじかん", within=False) < 0.5

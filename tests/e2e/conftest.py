@@ -9,6 +9,7 @@ the loop with `stack.run(coro)`. Each test books on its own day, so tests never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ from slots import store
 from slots.batches import BatchSpec
 from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
 from slots.person import Person
-from tests.fixtures.asterisk import OPERATOR_INTERFACE, OPERATOR_QUEUE, free_port
+from tests.fixtures.asterisk import OPERATOR_INTERFACE, OPERATOR_QUEUE
+from tests.fixtures.ports import free_port
+from tests.fixtures.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSON_KEY = "e2e-person-key"
@@ -116,16 +119,16 @@ def keyed_date(day: date) -> str:
     return f"{day.month:02d}{day.day:02d}#"
 
 
-@pytest.fixture(scope="session")
-def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def running_stack(asterisk: Any, base: Path, *, call_timeout: float = 150, **overrides: Any) -> Iterator[Stack]:
+    """The IVR runtime (with `overrides` of the e2e settings) and a caller simulator on `asterisk`."""
     url = f"sqlite:///{base / 'madoguchi.db'}"
     upgrade(url)
     settings = Settings(
         db=url, audiosocket=f"127.0.0.1:{free_port()}", ami=f"{asterisk.ami_host}:{asterisk.ami_port}",
         ami_user=asterisk.ami_user, ami_secret=asterisk.ami_secret, person_key=PERSON_KEY, timezone=TZ,
         models_dir=ROOT / "asr_models", prompt_cache_dir=base / "prompts",
-        dialog_script=ROOT / "dialogs" / "scripts" / "vaccine.yaml", asr_backend="whisper",
+        dialog_script=ROOT / "dialogs" / "scripts" / "vaccine.yaml", asr_backend="whisper", **overrides,
     )
     engine = make_engine(url)
     sessionmaker = make_sessionmaker(engine)
@@ -146,7 +149,7 @@ def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
         def voice(v):  # the caller: Open JTalk with another speed and pitch than the IVR's voice
             return load_synthesizer(settings, voice=Voice(speed=v.speed, half_tone=v.half_tone, volume_dbfs=v.level_dbfs))
 
-        sim = CallerSimulator(ami, voice, recognizer=runtime.recognizer, config=SimulatorConfig(call_timeout=150))
+        sim = CallerSimulator(ami, voice, recognizer=runtime.recognizer, config=SimulatorConfig(call_timeout=call_timeout))
         await sim.start()
         return runtime, sim, ami
 
@@ -166,19 +169,16 @@ def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def stack(asterisk, tmp_path_factory) -> Iterator[Stack]:
+    with running_stack(asterisk, tmp_path_factory.mktemp("e2e")) as built:
+        yield built
+
+
 def operators_logged_in(ami: Any) -> int:
     """Members of queue `operators` that an AMI client's queue view counts as logged in."""
     state = ami.queues.snapshot().get(OPERATOR_QUEUE)
     return state.logged_in if state is not None else 0
-
-
-async def _until(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(what)
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -195,13 +195,13 @@ def operator(stack, asterisk) -> Iterator[str]:
 
     async def login() -> None:
         await asterisk.add_operator(ami)
-        await _until(lambda: operators_logged_in(ivr_ami) == 1, "the IVR's queue view never counted the operator")
+        await until(lambda: operators_logged_in(ivr_ami) == 1, "the IVR's queue view never counted the operator")
         summary = await ami.action_list("QueueSummary", Queue=OPERATOR_QUEUE)
         assert int(summary[0].get("LoggedIn") or 0) == 1, summary
 
     async def logout() -> None:
         await asterisk.remove_operator(ami)
-        await _until(lambda: operators_logged_in(ivr_ami) == 0, "the IVR's queue view still counts the operator")
+        await until(lambda: operators_logged_in(ivr_ami) == 0, "the IVR's queue view still counts the operator")
 
     stack.run(login(), timeout=30)
     try:

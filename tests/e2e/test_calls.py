@@ -7,7 +7,6 @@ store's final state, the events the IVR published and words of the transcript, n
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from ivr import events
 from slots import store
 from tests.e2e.conftest import keyed_date, speakable_day, spoken_date
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +43,6 @@ def _events_since(stack, since: datetime, kind: type) -> list:
     return [e for e in stack.bus.recent() if isinstance(e, kind) and e.at >= since]
 
 
-def _wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def test_booking_by_keys_only(stack, ticket):
     """The keypad path, pressing over each prompt as soon as it starts (barge-in by key)."""
     day = stack.today() + timedelta(days=4)  # +2 and +3 (あさって, しあさって) are test_understanding_calls.py's
@@ -76,7 +67,16 @@ def test_booking_by_keys_only(stack, ticket):
     assert ended and ended[-1].duration_seconds > 0
 
 
-def test_booking_by_speech(stack, ticket):
+# Whisper base hears a random ten-digit number said digit by digit right (top or n-best) about half
+# the time (31 of the fixture's numbers: 11; tests/speech/test_spoken_numbers.py); this one came
+# back in all six renderings of the caller's voice tried (6 noise seeds). The call is under test
+# here, not the recognizer: a miss sends the caller to the keypad, which test_understanding_calls.py
+# covers. Only this test uses it, so it is still a fresh ticket in the stack's database.
+SPOKEN_TICKET = "4732539747"
+
+
+def test_booking_by_speech(stack):
+    ticket = SPOKEN_TICKET
     day = speakable_day(stack.today(), 30)  # far from the other tests' days
     slots = stack.slots(day, ("10:00-11:00",))
     since = datetime.now(UTC)
@@ -178,10 +178,11 @@ def test_hanging_up_after_choosing_a_slot_releases_the_hold_at_once(stack, ticke
         {"hangup": True},  # while the IVR reads the slot back (the hold is placed)
     ]}, name="hangup")
     assert _events_since(stack, since, events.HoldPlaced), result.ivr_text()
-    assert _wait_until(lambda: stack.day_view(day)[0].held == 0, timeout=5), "hold released at once"
+    wait_until(lambda: stack.day_view(day)[0].held == 0, "hold released at once", timeout=5, interval=0.1)
     assert stack.day_view(day)[0].available == 1 and _booking_of(stack, ticket) is None
     assert _events_since(stack, since, events.HoldReleased)
-    assert _wait_until(lambda: any(e.outcome == "abandoned" for e in _events_since(stack, since, events.CallEnded)))
+    wait_until(lambda: any(e.outcome == "abandoned" for e in _events_since(stack, since, events.CallEnded)),
+               "the call ended as abandoned", interval=0.1)
 
 
 def test_two_callers_race_for_the_last_place(stack, ticket):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ SECRETS = {
     "MADOGUCHI_AMI_SECRET": "ami-secret-for-test",
     "MADOGUCHI_OPERATOR_SECRET": "operator-secret-for-test",
     "MADOGUCHI_PERSON_KEY": "person-key-for-test",
-    "MADOGUCHI_API_TOKENS": "staff:token-for-test",
+    "MADOGUCHI_API_TOKENS": "staff:compose-test-token-0123456789",
+    "MADOGUCHI_SESSION_SECRET": "session-secret-for-test",
     "POSTGRES_PASSWORD": "db-password-for-test",
 }
 
@@ -52,22 +54,76 @@ def test_three_services_each_with_a_healthcheck(config):
         assert service["healthcheck"]["test"], name
 
 
-def test_only_sip_and_rtp_are_published(config):
+def _port(port: dict | str) -> dict:
+    """A published port as `config` writes it: a mapping (compose v2), or a string that the older
+    client keeps when a host address is given ("127.0.0.1:8080:8080/tcp")."""
+    if isinstance(port, dict):
+        return port
+    spec, _, protocol = port.partition("/")
+    *host, published, target = spec.split(":")
+    return {"host_ip": host[0] if host else None, "published": published, "target": target,
+            "protocol": protocol or "tcp"}
+
+
+def test_only_sip_rtp_and_the_http_api_are_published(config):
     published = []
     for name, service in config["services"].items():
-        for port in service.get("ports", []):
-            published.append((name, int(port["published"]), port["protocol"]))
-    assert published, "SIP must be published"
-    assert all(name == "asterisk" and proto == "udp" for name, _, proto in published)
-    numbers = sorted(p for _, p, _ in published)
-    assert numbers[0] == 5060
-    assert all(10000 <= p < 20000 for p in numbers[1:]), "only SIP 5060 and the RTP range"
+        for port in map(_port, service.get("ports", [])):
+            published.append((name, int(port["published"]), int(port["target"]), port["protocol"]))
+    sip = sorted(p for name, p, _, proto in published if name == "asterisk" and proto == "udp")
+    assert sip[0] == 5060 and all(10000 <= p < 20000 for p in sip[1:]), "only SIP 5060 and the RTP range"
+    web = [(p, target, proto) for name, p, target, proto in published if name == "ivr"]
+    assert web == [(8080, 8080, "tcp")], "the IVR publishes its HTTP API/dashboard and nothing else"
+    ivr_port = _port(config["services"]["ivr"]["ports"][0])
+    assert ivr_port.get("host_ip") == "127.0.0.1", "by default for a reverse proxy on the host only"
+    assert len(published) == len(sip) + 1
+
+
+def test_audiosocket_ami_and_the_database_stay_on_the_internal_network(config):
+    networks = config["networks"]
+    internal = next(name for name, network in networks.items() if network.get("internal"))
+    subnet = ipaddress.ip_network(networks[internal]["ipam"]["config"][0]["subnet"])
+    services = config["services"]
+    assert list(services["db"]["networks"]) == [internal]
+    address = {name: ipaddress.ip_address(services[name]["networks"][internal]["ipv4_address"])
+               for name in ("asterisk", "ivr")}
+    assert all(a in subnet for a in address.values())
+    # the IVR listens for AudioSocket on its internal address only; Asterisk binds AMI likewise and
+    # lets only the internal network log in
+    host, _, port = services["ivr"]["environment"]["MADOGUCHI_AUDIOSOCKET"].rpartition(":")
+    assert (ipaddress.ip_address(host), port) == (address["ivr"], "9092")
+    asterisk_env = services["asterisk"]["environment"]
+    assert ipaddress.ip_address(asterisk_env["MADOGUCHI_AMI_BIND"]) == address["asterisk"]
+    permit_net, _, permit_mask = asterisk_env["MADOGUCHI_AMI_PERMIT"].partition("/")
+    assert ipaddress.ip_network(f"{permit_net}/{permit_mask}") == subnet
+    # each of the two has one more network, its own, to publish on; they share only the internal one
+    outside = {name: set(services[name]["networks"]) - {internal} for name in ("asterisk", "ivr")}
+    assert all(len(nets) == 1 and not networks[next(iter(nets))].get("internal") for nets in outside.values())
+    assert not outside["asterisk"] & outside["ivr"]
+
+
+def test_the_ivr_container_has_every_secret_production_mode_requires(config, monkeypatch):
+    """`MADOGUCHI_PRODUCTION=true` refuses to start without any of them (a restart loop otherwise)."""
+    from ivr.config import Settings
+    from ivr.web import session_secret
+
+    env = config["services"]["ivr"]["environment"]
+    for name in [n for n in os.environ if n.startswith("MADOGUCHI_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = Settings()
+    assert settings.production
+    settings.with_person_key()
+    assert settings.tokens() and settings.ami_secret.get_secret_value()
+    assert session_secret(settings) == SECRETS["MADOGUCHI_SESSION_SECRET"]
 
 
 def test_secrets_come_from_the_environment(config):
     ivr = config["services"]["ivr"]["environment"]
     assert ivr["MADOGUCHI_AMI_SECRET"] == SECRETS["MADOGUCHI_AMI_SECRET"]
     assert ivr["MADOGUCHI_PERSON_KEY"] == SECRETS["MADOGUCHI_PERSON_KEY"]
+    assert ivr["MADOGUCHI_SESSION_SECRET"] == SECRETS["MADOGUCHI_SESSION_SECRET"]
     assert SECRETS["POSTGRES_PASSWORD"] in ivr["MADOGUCHI_DB"]
     assert config["services"]["asterisk"]["environment"]["MADOGUCHI_AMI_SECRET"] == SECRETS["MADOGUCHI_AMI_SECRET"]
     text = (ROOT / "docker-compose.yml").read_text()

@@ -10,9 +10,11 @@ from dialogs.engine import Engine, Say, Silence, Utterance
 from dialogs.script import load_script
 from dialogs.render import render
 from dialogs.script import placeholders
+from ivr.config import Settings
 from ivr.prompts import SCRIPT_PLACEHOLDERS, fixed_prompts, warm_prompts
 from ivr.session import APOLOGY_TRANSFER
-from ivr.speech.tts import PromptCache, Synthesizer, Voice
+from ivr.speech.tts import PromptCache, Synthesizer, Voice, load_synthesizer
+from tests.fixtures.waiting import until
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "dialogs" / "scripts"
 
@@ -79,10 +81,44 @@ def test_warming_stops_between_prompts_when_cancelled(tmp_path):
 
     async def cancel_soon() -> None:
         task = asyncio.create_task(warm_prompts(synthesizer, script))
-        await asyncio.sleep(0.2)
+        await until(lambda: len(backend.texts) >= 2, "warming rendered two prompts")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(cancel_soon())
     rendered = len(backend.texts)
     assert 0 < rendered < len(fixed_prompts(script))
+
+
+# The prompt cache: bounded in memory, and never given a caller's data.
+
+def test_the_memory_cache_is_a_bounded_lru(tmp_path):
+    cache = PromptCache(None, max_entries=2)
+    cache.put("a", b"A")
+    cache.put("b", b"B")
+    assert cache.get("a") == b"A"  # a is now the most recent
+    cache.put("c", b"C")
+    assert len(cache) == 2 and cache.get("b") is None and cache.get("a") == b"A" and cache.get("c") == b"C"
+
+
+def test_a_prompt_evicted_from_memory_is_read_back_from_disk(tmp_path):
+    cache = PromptCache(tmp_path, max_entries=1)
+    cache.put("a", b"A")
+    cache.put("b", b"B")
+    assert len(cache) == 1 and cache.get("a") == b"A" and len(cache) == 1
+
+
+def test_the_size_is_a_setting(tmp_path):
+    assert Settings().prompt_cache_entries > 0
+    synthesizer = load_synthesizer(Settings(prompt_cache_dir=tmp_path, prompt_cache_entries=7))
+    assert synthesizer.cache.max_entries == 7
+
+
+def test_private_prompts_are_never_written_to_disk_nor_kept(tmp_path):
+    backend = CountingBackend()
+    synthesizer = Synthesizer(backend, PromptCache(tmp_path))
+    asyncio.run(synthesizer.render("予約番号は、ヨン、ゼロ、キュー。", private=True))
+    asyncio.run(synthesizer.render("予約番号は、ヨン、ゼロ、キュー。", private=True))
+    assert len(backend.texts) == 2 and len(synthesizer.cache) == 0 and not list(tmp_path.iterdir())
+    asyncio.run(synthesizer.render("接種券番号をどうぞ。"))
+    assert len(list(tmp_path.glob("*.slin"))) == 1

@@ -8,6 +8,7 @@ The fake caller answers each time the session starts listening (it builds an end
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,14 +21,18 @@ from dialogs.engine import Engine
 from dialogs.script import load_script
 from ivr import events
 from ivr.config import Settings
-from ivr.dialog_store import DialogStore
+from ivr.store_calls import DialogStore
 from ivr.events import EventBus
 from ivr.live import LiveCalls
-from ivr.session import CallSession, SessionDeps, Timing, mask_digits
+from ivr.call.listener import speculative
+from ivr.listen_hints import hints_for
+from ivr.session import CallSession, SessionDeps, Timing
+from ivr.speech.asr import AsrError, Hints, Priority
 from ivr.speech.vad import SpeechEnd, SpeechStart
 from slots import store
 from slots.batches import BatchSpec
 from slots.db import make_engine, make_sessionmaker, run_in_transaction, upgrade
+from slots.outcomes import CallOutcome
 from telephony.audiosocket.protocol import Audio, Dtmf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +66,11 @@ class FakeSender:
         self.playing.append(playback)
         return playback
 
-    def flush(self) -> None:
+    def flush(self) -> int:
         self.flushes += 1
         for playback in self.playing:
             playback._finish(False)
+        return len(self.playing)
 
 
 class FakeConn:
@@ -88,8 +94,14 @@ class FakeConn:
 class FakeEndpointer:
     """Speech = non-zero frames; the utterance ends at the first quiet frame after speech."""
 
+    hangover_ms = 20
+    trailing_silence_ms = 0  # never in a pause long enough to decode early
+
     def __init__(self) -> None:
         self.heard: list[bytes] = []
+
+    def utterance_so_far(self) -> bytes:
+        return b"".join(self.heard)
 
     def feed(self, frame: bytes):
         if any(frame):
@@ -196,7 +208,7 @@ def _run(env, answers: list[tuple], *, store_fails: bool = False, ami: FakeAmi |
     deps = SessionDeps(
         recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
         store=execute, bus=bus, endpointer_factory=caller.listening, barge_in_factory=FakeBargeIn,
-        hints_factory=lambda listen: None, today=lambda: TODAY, ami=ami if ami is not None else FakeAmi(),
+        hints_factory=hints_for, today=lambda: TODAY, ami=ami if ami is not None else FakeAmi(),
         operators=operators, record_call=records.append,
         timing=Timing(reprompt_silence=30 if drain_after_hold else 0.3, digit_timeout=0.3, max_call=30),
     )
@@ -228,7 +240,8 @@ KEYS_TO_HOLD = [("keys", "1"), ("keys", TICKET + "#"), ("keys", BIRTH), ("keys",
 
 def test_a_booking_by_keys_ends_booked_with_events_and_a_call_record(env):
     outcome, published, conn, synth, records, factory = _run(env, [*KEYS_TO_HOLD, ("keys", "1")])
-    assert outcome == "booked"
+    assert outcome is CallOutcome.BOOKED
+    assert [e.outcome for e in published if isinstance(e, events.CallEnded)] == [CallOutcome.BOOKED]
     assert [s.booked for s in _day(factory)] == [0, 1] and all(s.held == 0 for s in _day(factory))
     kinds = [type(e) for e in published]
     for kind in (events.CallStarted, events.StepEntered, events.HoldPlaced, events.BookingMade, events.CallEnded):
@@ -257,7 +270,7 @@ def test_caller_hanging_up_after_the_hold_releases_it(env):
     placed = [e for e in published if isinstance(e, events.HoldPlaced)]
     released = [e for e in published if isinstance(e, events.HoldReleased)]
     assert placed and released and released[-1].hold_id == placed[-1].hold_id
-    assert records[0].outcome == "abandoned"
+    assert records[0].outcome is CallOutcome.ABANDONED
 
 
 def test_a_call_cut_by_shutdown_releases_its_hold(env):
@@ -281,7 +294,7 @@ def test_operator_key_hands_the_call_over_with_a_summary(env):
     ami = FakeAmi()
     outcome, published, conn, synth, *_ = _run(env, [("keys", "1"), ("keys", TICKET + "#"), ("keys", "0")], ami=ami)
     assert outcome == "transferred"
-    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")]
+    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")] * 2  # at the start, at the hand-over
     transfer = next(e for e in published if isinstance(e, events.Transferred))
     assert "ワクチン" in transfer.summary and TICKET not in transfer.summary
     assert conn.hung_up  # ending the AudioSocket lets the dialplan go on to Queue(operators)
@@ -301,7 +314,7 @@ def test_a_failing_store_is_apologised_for_and_handed_over(env):
     outcome, published, conn, synth, *_ = _run(env, KEYS_TO_HOLD, store_fails=True, ami=ami)
     assert outcome == "transferred"
     assert any("申し訳ございません" in text for text in synth.said)
-    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")]
+    assert ami.vars == [("PJSIP/trunk-0001", "IVR_NEXT", "operator")] * 2  # at the start, at the hand-over
     assert conn.hung_up
 
 
@@ -330,12 +343,15 @@ def test_nobody_to_answer_the_caller_leaves_a_call_back_request_instead_of_a_rin
     nobody = lambda: (False, "平日の午前八時半から午後五時十五分まで")  # noqa: E731
     outcome, published, conn, synth, _, factory = _run(env, [("keys", "0"), ("say", "はい")], ami=ami,
                                                        operators=nobody)
-    assert outcome == "completed" and not ami.vars  # never sent to the queue
+    assert outcome == "completed" and [value for *_, value in ami.vars] == ["operator", "hangup"]  # not to the queue
     assert not any(isinstance(e, events.Transferred) for e in published)
     assert any("受付時間は、平日の午前八時半から午後五時十五分までです" in text for text in synth.said)
     assert any("承りました" in text for text in synth.said)
     requests = run_in_transaction(factory, store.list_callbacks)
     assert [(r.phone, r.service, r.reason) for r in requests] == [("09012345678", "vaccine", "asked")]
+    # counted on /metrics with the line's busy-message requests (the number never on the bus)
+    assert [(e.service, e.reason, e.ok) for e in published if isinstance(e, events.CallbackRequested)] == [
+        ("vaccine", "asked", True)]
     assert conn.hung_up
 
 
@@ -353,8 +369,205 @@ def test_without_a_channel_to_hand_over_the_caller_is_offered_a_call_back(env):
 
 def test_masking():
     from ivr.api import schemas
-    from ivr.privacy import mask_phone
+    from ivr.privacy import mask_phone, mask_text
 
     assert schemas.mask_phone is mask_phone  # one masking for /calls, the live page and the queue
     assert mask_phone("090-1234-5678") == "*******5678" and mask_phone("123") == "123" and mask_phone("非通知") == ""
-    assert mask_digits("番号は1234567890です、10時") == "番号は**********です、10時"
+    assert mask_text("番号は1234567890です、10時") == "番号は****です、10時"
+
+
+@pytest.mark.parametrize("said", ["7、7、7、5、8、3、4、3、8、6です", "一二三四五六七八", "1,234,567,890", "昭和25年3月4日"])
+def test_what_a_caller_says_reaches_events_masked_by_meaning(env, said):
+    """Ticket numbers said digit by digit or in kanji, and birth dates, never reach the live view."""
+    settings, factory = env
+    _, published, *_ = _run(env, [("say", "予約したいです"), ("say", said), ("hangup",)])
+    texts = [e.text for e in published if isinstance(e, events.UtteranceRecognized)]
+    assert len(texts) >= 2 and said not in texts and "****" in texts[1]
+    live, seen = LiveCalls(), []
+    live.on_change(lambda call, event: seen.append(repr(call)))
+    live.apply_all(published)
+    assert seen and all(said not in shown for shown in seen)
+
+
+def test_a_hostile_caller_id_is_sanitized_before_it_is_kept_or_logged(env, caplog):
+    class HostileAmi(FakeAmi):
+        async def wait_call(self, call_uuid, timeout=2.0):
+            return type("Info", (), {"caller": "0312345678\r\nAction: Originate", "channel": "PJSIP/trunk-0001"})()
+
+    _, published, *_ = _run(env, [("keys", "0"), ("hangup",)], ami=HostileAmi())
+    started = next(e for e in published if isinstance(e, events.CallStarted))
+    assert started.caller == "******5678"
+    assert "Originate" not in caplog.text and "0312345678" not in caplog.text
+
+
+class PausingEndpointer:
+    """As the real endpointer: speech = non-zero frames; an utterance ends after `hangover_ms` quiet."""
+
+    hangover_ms = 800
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.quiet = 0
+
+    @property
+    def trailing_silence_ms(self) -> int:
+        return self.quiet * 20 if self.frames else 0
+
+    def utterance_so_far(self) -> bytes:
+        return b"".join(self.frames)
+
+    def feed(self, frame: bytes):
+        if not self.frames:
+            if any(frame):
+                self.frames = [frame]
+                return SpeechStart(0.0)
+            return None
+        self.frames.append(frame)
+        self.quiet = 0 if any(frame) else self.quiet + 1
+        if self.quiet * 20 < self.hangover_ms:
+            return None
+        pcm, self.frames, self.quiet = b"".join(self.frames), [], 0
+        return SpeechEnd(pcm, 0.0, 0.1)
+
+
+class TimedRecognizer:
+    """Answers `text` after `seconds`, and notes what it was given and whether it was cancelled."""
+
+    def __init__(self, text: str, seconds: float) -> None:
+        self.text, self.seconds = text, seconds
+        self.given: list[int] = []  # speech frames in each utterance decoded
+        self.cancelled = 0
+
+    async def recognize(self, pcm: bytes, hints: Any) -> Result:
+        self.given.append(sum(1 for i in range(0, len(pcm), 320) if any(pcm[i:i + 320])))
+        try:
+            await asyncio.sleep(self.seconds)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return Result(self.text, (self.text,))
+
+
+def _say_yes_in_real_time(env, frames: list[bytes], recognizer: TimedRecognizer):
+    """Keys up to the read-back of the held slot, then はい as 20 ms frames in real time; returns
+    the seconds from the last speech frame to the reply 予約しました, and the recognizer."""
+    settings, factory = env
+    bus, conn, synth = EventBus(), FakeConn(), FakeSynth()
+    answers = list(KEYS_TO_HOLD)
+    marks: dict[str, float] = {}
+
+    async def speak() -> None:
+        for frame in frames:
+            conn.queue.put_nowait(Audio(frame))
+            if any(frame):
+                marks["spoke"] = time.monotonic()
+            await asyncio.sleep(0.02)
+
+    def listening():
+        if answers:
+            for key in answers.pop(0)[1]:
+                conn.queue.put_nowait(Dtmf(key))
+        else:
+            asyncio.ensure_future(speak())
+        return PausingEndpointer()
+
+    async def render(text: str, *, private: bool = False) -> bytes:
+        if text.startswith("予約しました"):
+            marks.setdefault("replied", time.monotonic())
+        return SPEECH
+
+    synth.render = render
+    dialog_store = DialogStore(factory, settings, clock=lambda: datetime(2026, 11, 24, 1, tzinfo=UTC))
+    deps = SessionDeps(
+        recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
+        store=dialog_store.execute, bus=bus, endpointer_factory=listening, barge_in_factory=FakeBargeIn,
+        hints_factory=hints_for, today=lambda: TODAY, ami=FakeAmi(),
+        timing=Timing(reprompt_silence=3, digit_timeout=0.3, max_call=30),
+    )
+
+    async def main():
+        bus.bind(asyncio.get_running_loop())
+        return await CallSession(conn, deps).run()
+
+    assert asyncio.run(main()) is CallOutcome.BOOKED
+    return marks["replied"] - marks["spoke"]
+
+
+def test_an_answer_the_engine_understands_ends_the_pause_before_the_hang_over(env):
+    recognizer = TimedRecognizer("はい", 0.05)
+    waited = _say_yes_in_real_time(env, [SPEECH] * 10 + [QUIET] * 60, recognizer)
+    assert recognizer.given == [10]  # decoded once, early in the pause, and that decoding was the answer
+    assert waited < 0.7  # the end-of-utterance hang-over alone is 0.8 s
+
+
+def test_a_caller_who_goes_on_after_a_short_pause_is_decoded_whole(env):
+    recognizer = TimedRecognizer("はい", 0.2)
+    frames = [SPEECH] * 5 + [QUIET] * 15 + [SPEECH] * 5 + [QUIET] * 60
+    _say_yes_in_real_time(env, frames, recognizer)
+    assert recognizer.cancelled == 1  # the decoding begun in the 0.3 s pause was dropped
+    assert recognizer.given[-1] == 10
+
+
+def test_a_caller_pausing_after_every_digit_is_not_decoded_at_every_pause(env):
+    recognizer = TimedRecognizer("はい", 0.2)
+    frames = ([SPEECH] * 5 + [QUIET] * 22) * 6 + [SPEECH] * 5 + [QUIET] * 60  # 0.44 s pauses
+    _say_yes_in_real_time(env, frames, recognizer)
+    assert len(recognizer.given) == 2  # one early decoding dropped, then only the whole answer
+    assert recognizer.given[-1] == 35
+
+
+def test_early_decodings_wait_behind_other_answers_but_a_yes_stays_urgent():
+    assert speculative(Hints(words=("接種券番号",))).priority is Priority.SPECULATIVE
+    assert speculative(Hints(words=("はい",), priority=Priority.URGENT)).priority is Priority.URGENT
+
+
+def test_a_slow_decoding_overlaps_the_hang_over(env):
+    recognizer = TimedRecognizer("はい", 0.5)
+    waited = _say_yes_in_real_time(env, [SPEECH] * 10 + [QUIET] * 60, recognizer)
+    assert recognizer.given == [10]
+    assert waited < 1.0  # 0.24 s into the pause + 0.5 s of decoding, not 0.8 s + 0.5 s
+
+
+class FailingRecognizer:
+    async def recognize(self, pcm: bytes, hints: Any) -> Result:
+        raise AsrError("whisper decode failed: a batch the decoder could not take")
+
+
+def test_a_recognizer_error_asks_again_instead_of_ending_the_call(env):
+    settings, factory = env
+    bus, conn, synth = EventBus(), FakeConn(), FakeSynth()
+    recognizer = FakeRecognizer()
+    caller = Caller(conn, recognizer, [("say", "予約"), *KEYS_TO_HOLD, ("keys", "1")])
+    failing = FailingRecognizer()
+    calls = {"n": 0}
+
+    async def recognize(pcm: bytes, hints: Any) -> Result:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            recognizer.texts.pop(0)
+            return await failing.recognize(pcm, hints)
+        return await FakeRecognizer.recognize(recognizer, pcm, hints)
+
+    recognizer.recognize = recognize
+    deps = SessionDeps(
+        recognizer=recognizer, synthesizer=synth, engine_factory=lambda today: Engine(SCRIPT, today=today),
+        store=DialogStore(factory, settings, clock=lambda: datetime(2026, 11, 24, 1, tzinfo=UTC)).execute, bus=bus,
+        endpointer_factory=caller.listening, barge_in_factory=FakeBargeIn, hints_factory=hints_for,
+        today=lambda: TODAY, ami=FakeAmi(), timing=Timing(reprompt_silence=0.3, digit_timeout=0.3, max_call=30),
+    )
+
+    async def main():
+        bus.bind(asyncio.get_running_loop())
+        return await CallSession(conn, deps).run()
+
+    assert asyncio.run(main()) is CallOutcome.BOOKED
+    assert not any("不具合" in text for text in synth.said)
+    assert any(isinstance(e, events.TurnFailed) for e in bus.recent())
+
+
+def test_the_dialplan_sends_the_caller_to_a_person_unless_the_dialog_itself_said_goodbye(env):
+    """IVR_NEXT=operator as soon as the channel is known (a worker killed mid-call leaves it so:
+    tests/telephony/test_worker_killed.py), IVR_NEXT=hangup once the dialog has said goodbye."""
+    ami = FakeAmi()
+    outcome, _, conn, *_ = _run(env, [*KEYS_TO_HOLD, ("keys", "1")], ami=ami)
+    assert outcome == "booked" and [value for *_, value in ami.vars] == ["operator", "hangup"] and conn.hung_up

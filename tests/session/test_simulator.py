@@ -27,6 +27,11 @@ def test_relative_days_are_expanded():
     assert scenario.turns[0].value == "1127#"
 
 
+def test_leave_queue_names_the_queue():
+    turn = parse_scenario({"turns": [{"leave_queue": "madoguchi-line"}]}).turns[0]
+    assert (turn.action, turn.value) == ("leave_queue", "madoguchi-line")
+
+
 @pytest.mark.parametrize("turns, message", [
     ([], "non-empty"),
     ([{"say": "はい", "press": "1"}], "exactly one"),
@@ -36,6 +41,8 @@ def test_relative_days_are_expanded():
     ([{"say": "はい", "after": "now", "expect": "x"}], "whole prompt"),
     ([{"hangup": "yes"}], "true"),
     ([{"shout": "x"}], "exactly one"),
+    ([{"leave_queue": ""}], "queue name"),
+    ([{"leave_queue": "madoguchi-line", "after": "now"}], "takes no"),
 ])
 def test_bad_scenarios_name_the_turn(turns, message):
     with pytest.raises(ScenarioError, match=message):

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from slots import store
 from slots.callbacks import normalize_phone
-from slots.errors import CallbackAlreadyOpen, InvalidInput, InvalidPhone, NotFound
+from slots.errors import CallbackAlreadyOpen, CallbackChanged, InvalidInput, InvalidPhone, NotFound
 from slots.models import AuditEntry
-from slots.views import CallbackStatus
+from slots.views import CallbackCounts, CallbackStatus
 from slotkit import NOW
 
 TOKYO = ZoneInfo("Asia/Tokyo")  # NOW is 09:00 on 2026-11-24 in Tokyo
@@ -216,3 +216,35 @@ def test_two_calls_racing_past_the_check_make_one_request(engine, Session, monke
     assert len(results) == 2 and results[0].id == results[1].id
     with Session() as session:
         assert len(store.list_callbacks(session)) == 1
+
+
+def test_an_expected_status_stops_a_second_taker(tx, Session):
+    """Two operators press 「折り返す」 on the same open entry: the second learns it is taken."""
+    view = ask(tx)
+    later = NOW + timedelta(minutes=1)
+    taken = tx(store.set_callback_status, view.id, "called", actor="web:operator1", now=later, expected="open")
+    assert taken.status is CallbackStatus.CALLED and taken.updated_by == "web:operator1"
+    with pytest.raises(CallbackChanged) as caught:
+        tx(store.set_callback_status, view.id, "called", actor="web:operator2", now=later, expected="open")
+    assert (caught.value.reason, caught.value.current) == ("callback_changed", "called")
+    with pytest.raises(CallbackChanged):
+        tx(store.set_callback_status, view.id, "done", actor="web:operator2", now=later, expected="open")
+    assert tx(store.list_callbacks)[0].updated_by == "web:operator1"
+    with Session() as session:
+        audited = session.execute(select(AuditEntry).where(AuditEntry.action == "callback_status")).scalars().all()
+    assert len(audited) == 1
+    done = tx(store.set_callback_status, view.id, "done", actor="web:operator1", now=later, expected="called")
+    assert done.status is CallbackStatus.DONE
+    with pytest.raises(InvalidInput):
+        tx(store.set_callback_status, view.id, "open", actor="staff", now=later, expected="taken")
+
+
+def test_counts_by_status(tx):
+    assert tx(store.count_callbacks) == CallbackCounts(by_status={}) and tx(store.count_callbacks).open == 0
+    made = [ask(tx, phone=f"0312345{n:03d}", now=NOW + timedelta(minutes=n)) for n in range(4)]
+    tx(store.set_callback_status, made[0].id, "called", actor="staff", now=NOW)
+    tx(store.set_callback_status, made[2].id, "done", actor="staff", now=NOW)
+    ask(tx, phone="03-1234-5001")  # the same open request again: not a new one
+    counts = tx(store.count_callbacks)
+    assert counts.open == 2
+    assert counts.by_status == {CallbackStatus.OPEN: 2, CallbackStatus.CALLED: 1, CallbackStatus.DONE: 1}

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from slots import store
 from slots.errors import InvalidInput
+from slots.outcomes import CallOutcome
 from slotkit import NOW
 
 
@@ -23,12 +24,12 @@ def test_call_stats(tx):
     call(tx, "a", 0, 100, "booked", "goodbye")
     call(tx, "b", 10, 140, "booked", "goodbye")
     call(tx, "c", 20, 30, "abandoned", "ticket")
-    call(tx, "d", 70, 20, "hangup", "ticket")
+    call(tx, "d", 70, 20, "failed", "ticket")
     call(tx, "e", 80, 50, "transferred", "menu", transferred=True)
     call(tx, "outside", 60 * 24, 50, "booked", "goodbye")
     stats = tx(store.call_stats, NOW, NOW + timedelta(hours=2))
     assert stats.total == 5
-    assert stats.by_outcome == {"booked": 2, "abandoned": 1, "hangup": 1, "transferred": 1}
+    assert stats.by_outcome == {"booked": 2, "abandoned": 1, "failed": 1, "transferred": 1}
     assert stats.per_hour == {NOW: 3, NOW + timedelta(hours=1): 2}
     assert stats.dropout_by_step == {"ticket": 2}
     assert stats.transferred == 1 and stats.avg_booking_seconds == 120.0
@@ -43,5 +44,19 @@ def test_a_call_is_recorded_once_and_checked(tx):
     with pytest.raises(InvalidInput):
         call(tx, "", 0, 10, "booked", "goodbye")
     with pytest.raises(InvalidInput):
-        tx(store.record_call, call_id="z", started_at=NOW.replace(tzinfo=None), ended_at=None, outcome="x",
+        tx(store.record_call, call_id="z", started_at=NOW.replace(tzinfo=None), ended_at=None, outcome="booked",
            last_step=None)
+
+
+@pytest.mark.parametrize("outcome", ["error", "hangup", "timeout", "x"])
+def test_only_the_shared_outcomes_are_recorded(tx, outcome):
+    """The session, the store and the dashboard share one CallOutcome: a drifted string is refused."""
+    with pytest.raises(InvalidInput, match="outcome"):
+        call(tx, "drifted", 0, 10, outcome, "ticket")
+
+
+def test_a_failed_call_counts_as_a_drop_out(tx):
+    call(tx, "f", 0, 10, CallOutcome.FAILED, "ticket")
+    stats = tx(store.call_stats, NOW, NOW + timedelta(hours=1))
+    assert stats.dropout_by_step == {"ticket": 1}
+    assert stats.by_outcome == {CallOutcome.FAILED: 1} and isinstance(next(iter(stats.by_outcome)), CallOutcome)

@@ -26,7 +26,9 @@ def test_migrations_match_the_models(engine):
 def test_upgrade_is_idempotent_and_creates_the_partial_index(db_url, engine):
     upgrade(db_url)
     indexes = {i["name"]: i for i in inspect(engine).get_indexes("bookings")}
-    assert indexes["uq_bookings_active_person"]["unique"]
+    assert indexes["uq_bookings_active_person_check"]["unique"]
+    assert indexes["uq_bookings_active_person_check"]["column_names"] == ["service", "person_check"]
+    assert "uq_bookings_active_person" not in indexes  # per ticket alone: it revealed bookings
 
 
 def test_sqlite_engine_settings(tmp_path):

@@ -157,6 +157,23 @@ def test_one_active_booking_per_person_and_service(tx, slots_of):
     assert slot_state(tx, second.id).held == 1  # the failed confirm left its hold live
 
 
+def test_a_ticket_alone_reveals_no_booking(tx, slots_of):
+    """Without the matching birth date, a ticket number with a booking is answered exactly like a
+    ticket number without one: it books, and no lookup finds the other booking."""
+    from datetime import date
+
+    first, second, third = slots_of(capacity=2, times=("09:00-10:30",))
+    owner, stranger = person(1), person(1, birthdate=date(1961, 6, 6))
+    booking = tx(store.book, first.id, owner, channel="web", now=NOW)
+    assert tx(store.find_active_booking, stranger, "vaccine") is None
+    assert tx(store.find_active_booking, owner, "vaccine") == booking
+    held = tx(store.hold, second.id, ttl_seconds=60, channel="phone", now=NOW)
+    assert tx(store.confirm, held.id, stranger, channel="phone", now=NOW).slot_id == second.id
+    assert tx(store.find_active_booking, owner, "vaccine") == booking  # still the owner's own
+    with pytest.raises(AlreadyBooked):
+        tx(store.book, third.id, owner, channel="phone", now=NOW)
+
+
 def test_the_database_enforces_one_active_booking(Session, slots_of):
     from slots.bookings import _insert_booking
     from slots.models import Slot

@@ -20,7 +20,7 @@ def local_spec(sha: str) -> ModelSpec:
     return ModelSpec(
         name="tiny", backend="whisper", language="ja", dir="tiny", source="test",
         packages=({"requirement": "madoguchi", "module": "ivr", "data": "speech"},),
-        assemble={"joined.py": ["audio.py", "vad.py"]}, copy=("readings.py",),
+        assemble={"joined.py": ["audio.py", "vad.py"]}, copy=("tts.py",),
         sha256={"joined.py": sha},
     )
 
@@ -34,12 +34,12 @@ def test_install_concatenates_verifies_and_is_idempotent(tmp_path):
     seen = []
     target = install(tmp_path, spec, lambda label, done, total: seen.append(label))
     assert (target / "joined.py").stat().st_size == sum((SPEECH_DIR / f).stat().st_size for f in ("audio.py", "vad.py"))
-    assert (target / "readings.py").is_file()
+    assert (target / "tts.py").is_file()
     assert is_installed(tmp_path, spec) and seen
     seen.clear()
     install(tmp_path, spec, lambda label, done, total: seen.append(label))
     assert seen == []  # nothing copied or hashed again
-    (target / "readings.py").write_text("truncated")
+    (target / "tts.py").write_text("truncated")
     assert not is_installed(tmp_path, spec)  # a damaged install is noticed
 
 

@@ -25,6 +25,8 @@ def test_window_has_a_floor_and_a_ceiling():
     assert window_seconds(0.5) == 10
     assert window_seconds(9.2) == 11
     assert window_seconds(45) == 30
+    assert window_seconds(0.8, short_answers=True) == 4  # a yes/no answer
+    assert window_seconds(5.5, short_answers=True) == 7
     assert max_tokens(2.0) < max_tokens(4.0)
 
 
@@ -38,6 +40,9 @@ def test_prompt_echo_detection():
     assert _echoes("午後一時、午後一時", offered) and _echoes("午後五時半、午後五時半、午後五時半", offered)
     assert _echoes("十時、午後一時、午", offered)  # a stretch of the prompt
     assert not _echoes("午後一時でお願いします", offered) and not _echoes("十時、十一時", offered)
+    # One offered word alone is decoded again without the prompt too: `ivr eval understanding`
+    # with it taken as the answer had 28 wrong turns of 208 instead of 16 (えーと heard as 午後一時).
+    assert _echoes("午後一時", offered)
 
 
 def test_vosk_result_parsing():

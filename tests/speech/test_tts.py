@@ -1,11 +1,14 @@
 import asyncio
 import time
 
+import numpy as np
 import pytest
 
 from ivr.config import Settings
 from ivr.speech import audio
-from ivr.speech.tts import PromptCache, TtsError, Voice, load_synthesizer, split_sentences, split_stream_pieces
+from ivr.speech.tts import (
+    PromptCache, TtsError, Voice, load_synthesizer, pause_after, split_sentences, split_stream_pieces,
+)
 
 pytestmark = pytest.mark.models
 
@@ -27,7 +30,17 @@ def test_slower_speed_gives_longer_audio(settings):
     text = "接種券番号をお話しください。"
     normal = load_synthesizer(settings, voice=Voice(speed=1.0)).render_sync(text, cache=False)
     slow = load_synthesizer(settings, voice=Voice(speed=0.75)).render_sync(text, cache=False)
-    assert audio.duration(slow) > 1.2 * audio.duration(normal)
+    voiced = [audio.duration(pcm) - pause_after(text) for pcm in (normal, slow)]
+    assert voiced[1] > 1.15 * voiced[0]
+
+
+def test_renderings_are_cut_to_the_voice_and_end_in_the_pause_their_text_asks_for(settings):
+    synthesizer = load_synthesizer(settings)
+    for text, pause in (("予約しました。", 0.4), ("はい、", 0.2), ("九時", 0.12)):
+        samples = audio.to_array(synthesizer.render_sync(text, cache=False))
+        voiced = np.flatnonzero(np.abs(samples) > 100)
+        assert voiced[0] / audio.PHONE_RATE < 0.08, text  # Open JTalk's own lead-in is 0.3-0.4 s
+        assert (samples.size - voiced[-1]) / audio.PHONE_RATE == pytest.approx(pause, abs=0.06), text
 
 
 def test_espeak_backend_speaks_kana(settings):

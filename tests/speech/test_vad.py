@@ -72,6 +72,25 @@ def test_a_pause_shorter_than_the_hangover_does_not_split_the_utterance(answer):
     assert [type(e) for e in split] == [SpeechStart, SpeechEnd, SpeechStart, SpeechEnd]
 
 
+def test_the_pause_inside_an_utterance_is_measured_and_the_utterance_so_far_given(answer):
+    start, end = speech_bounds(answer)
+    core = answer[int(start * 8000) * 2 : int(end * 8000) * 2]
+    endpointer = Endpointer()
+    assert endpointer.trailing_silence_ms == 0 and endpointer.utterance_so_far() == b""
+    for frame in audio.frames(audio.silence(0.3) + core):
+        endpointer.feed(frame)
+    assert endpointer.in_speech and endpointer.trailing_silence_ms <= 100
+    quiet = list(audio.frames(audio.silence(0.5)))
+    for frame in quiet[:15]:
+        assert endpointer.feed(frame) is None
+    assert endpointer.trailing_silence_ms >= 250  # webrtcvad may hold on to a frame or two of speech
+    so_far = endpointer.utterance_so_far()
+    assert audio.duration(so_far) == pytest.approx(audio.duration(core) + 0.2 + 0.3, abs=0.1)  # pre-roll + pause
+    ended = [event for frame in quiet[15:] + list(audio.frames(audio.silence(0.5))) if (event := endpointer.feed(frame))]
+    assert [type(e) for e in ended] == [SpeechEnd] and ended[0].pcm.startswith(so_far[: len(so_far) // 2])
+    assert endpointer.trailing_silence_ms == 0
+
+
 def test_line_noise_and_hum_are_not_speech():
     hum = audio.to_bytes(0.01 * np.sin(2 * np.pi * 50 * np.arange(8000 * 3) / 8000))
     line = audio.ulaw_roundtrip(audio.mix(noise(3.0, -45, seed=2), hum))

@@ -16,10 +16,13 @@ from concurrent.futures import Future, wait
 import numpy as np
 import pytest
 
-from ivr.speech.asr import AsrError, AsrResult, Hints
+from dialogs.messages import Listen
+from ivr.listen_hints import hints_for
+from ivr.speech.asr import AsrError, AsrResult, Hints, Priority
 from ivr.speech.evaluation import synthesize_phone
 from ivr.speech.tts import Voice
-from ivr.speech.whisper_backend import WhisperRecognizer, _Job, take_batch
+from ivr.speech.audio import ASR_RATE, PHONE_RATE, resample, to_float
+from ivr.speech.whisper_backend import WhisperDecoder, WhisperRecognizer, _Job, take_batch
 
 PCM = np.zeros(1600, np.int16).tobytes()  # 0.2 s at 8 kHz; the fake decoder never looks at it
 
@@ -57,12 +60,16 @@ class FakeDecoder:
         return [(name, (name,), 0.9) for name in names]
 
 
-def queue_behind_a_busy_worker(recognizer: WhisperRecognizer, fake: FakeDecoder, jobs) -> list[Future]:
-    """Submit "first" (taken at once, held at the gate), then `jobs` while the one worker is busy."""
-    first = recognizer.submit(PCM, job_hints("first", 1))
+def wait_until_decoding(fake: FakeDecoder) -> None:
     deadline = time.monotonic() + 5
     while not fake.batches and time.monotonic() < deadline:
         time.sleep(0.005)
+
+
+def queue_behind_a_busy_worker(recognizer: WhisperRecognizer, fake: FakeDecoder, jobs) -> list[Future]:
+    """Submit "first" (taken at once, held at the gate), then `jobs` while the one worker is busy."""
+    first = recognizer.submit(PCM, job_hints("first", 1))
+    wait_until_decoding(fake)
     futures = [recognizer.submit(PCM, job_hints(name, length)) for name, length in jobs]
     fake.gate.set()
     return [first, *futures]
@@ -81,6 +88,79 @@ def test_jobs_of_different_prompt_lengths_are_never_decoded_together_and_keep_th
     assert all(isinstance(r, AsrResult) and r.backend == "whisper" for r in results)
     # the oldest waiting job leads each batch; same-length jobs join it in order, up to max_batch 3
     assert fake.batches == [["first"], ["a1", "a2", "a3"], ["b1", "b2", "b3"], ["c1"], ["a4"]]
+
+
+def test_a_busy_recognizer_decodes_yes_no_answers_first_and_early_decodings_last():
+    fake = FakeDecoder()
+    recognizer = WhisperRecognizer(parallel=1, max_batch=8, express=False, decoder=fake)
+    try:
+        first = recognizer.submit(PCM, job_hints("first", 1))
+        wait_until_decoding(fake)
+        jobs = [("early", Priority.SPECULATIVE), ("ticket", Priority.NORMAL), ("yes", Priority.URGENT),
+                ("date", Priority.NORMAL), ("early2", Priority.SPECULATIVE), ("no", Priority.URGENT)]
+        futures = [recognizer.submit(PCM, Hints(words=(name,), priority=priority)) for name, priority in jobs]
+        fake.gate.set()
+        wait([first, *futures], timeout=10)
+    finally:
+        recognizer.close()
+    assert fake.batches == [["first"], ["yes", "no"], ["ticket", "date"], ["early", "early2"]]
+
+
+class HeldDecoder(FakeDecoder):
+    """Holds only the utterances named in `held` at the gate; the others decode at once."""
+
+    def __init__(self, held: frozenset[str]) -> None:
+        super().__init__()
+        self.held = held
+
+    def decode_batch(self, samples, hints):
+        names = [h.words[0] for h in hints]
+        with self.lock:
+            self.batches.append(names)
+        if self.held & set(names):
+            self.gate.wait(10)
+        return [(name, (name,), 0.9) for name in names]
+
+
+def test_a_yes_no_answer_is_decoded_while_every_other_worker_is_busy():
+    fake = HeldDecoder(held=frozenset({"ticket", "date"}))
+    recognizer = WhisperRecognizer(parallel=1, max_batch=8, decoder=fake)
+    try:
+        ticket = recognizer.submit(PCM, Hints(words=("ticket",)))
+        wait_until_decoding(fake)
+        date_ = recognizer.submit(PCM, Hints(words=("date",)))
+        early = recognizer.submit(PCM, Hints(words=("early",), priority=Priority.SPECULATIVE))
+        yes = recognizer.submit(PCM, Hints(words=("yes",), priority=Priority.URGENT))
+        assert yes.result(timeout=5).text == "yes"  # the one ordinary worker is still held on the ticket
+        assert not ticket.done() and not date_.done() and not early.done()
+        fake.gate.set()
+        assert [f.result(timeout=5).text for f in (ticket, date_, early)] == ["ticket", "date", "early"]
+    finally:
+        fake.gate.set()
+        recognizer.close()
+    assert fake.batches == [["ticket"], ["yes"], ["date"], ["early"]]  # the express worker took no other job
+
+
+def test_without_the_express_worker_a_yes_no_answer_waits_for_the_busy_one():
+    fake = HeldDecoder(held=frozenset({"ticket"}))
+    recognizer = WhisperRecognizer(parallel=1, max_batch=8, express=False, decoder=fake)
+    try:
+        ticket = recognizer.submit(PCM, Hints(words=("ticket",)))
+        wait_until_decoding(fake)
+        yes = recognizer.submit(PCM, Hints(words=("yes",), priority=Priority.URGENT))
+        assert wait([yes], timeout=0.3).not_done
+        fake.gate.set()
+        assert yes.result(timeout=5).text == "yes" and ticket.result(timeout=5).text == "ticket"
+    finally:
+        fake.gate.set()
+        recognizer.close()
+
+
+def test_yes_no_turns_are_urgent():
+    yesno = hints_for(Listen("yesno", hints=("はい", "いいえ")))
+    ticket = hints_for(Listen("digits", hints=("接種券番号",)))
+    assert (yesno.priority, yesno.short) == (Priority.URGENT, True)
+    assert (ticket.priority, ticket.short) == (Priority.NORMAL, False)
 
 
 def test_a_failed_batch_is_retried_one_by_one_and_only_the_bad_utterance_fails():
@@ -142,8 +222,7 @@ def test_a_cancelled_caller_does_not_stop_the_worker_and_close_drains_the_queue(
     fake = FakeDecoder()
     recognizer = WhisperRecognizer(parallel=1, max_batch=8, decoder=fake)
     first = recognizer.submit(PCM, job_hints("first", 1))
-    while not fake.batches:
-        time.sleep(0.005)
+    wait_until_decoding(fake)
     gone = recognizer.submit(PCM, job_hints("gone", 2))
     kept = recognizer.submit(PCM, job_hints("kept", 2))
     assert gone.cancel()
@@ -197,3 +276,33 @@ def test_whisper_decodes_utterances_of_different_steps_submitted_at_once(batchin
     alone = [batching_whisper.recognize_sync(pcm, hints) for _, hints, pcm in utterances]
     assert [r.nbest for r in alone] == [r.nbest for r in results]
     print(f"12 utterances of 4 steps at once: {elapsed:.2f} s; " + " | ".join(r.text for r in results))
+
+
+class CountingModel:
+    """The real CTranslate2 model, with its encoder and decoder passes counted."""
+
+    def __init__(self, model) -> None:
+        self.model, self.encodes, self.generates = model, 0, 0
+
+    def encode(self, *args, **kwargs):
+        self.encodes += 1
+        return self.model.encode(*args, **kwargs)
+
+    def generate(self, *args, **kwargs):
+        self.generates += 1
+        return self.model.generate(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+@pytest.mark.models
+def test_an_echo_of_the_prompt_is_decoded_again_from_the_same_encoder_output(whisper_dir):
+    decoder = WhisperDecoder(whisper_dir)
+    counting = decoder.model = CountingModel(decoder.model)
+    hints = Hints(words=("時間", "午前十時", "午後一時", "午後五時半"))
+    samples = synthesize_phone("えーと", Voice(speed=1.0), seed=3)
+    [(text, _, _)] = decoder.decode_batch([to_float(resample(samples, PHONE_RATE, ASR_RATE))], [hints])
+    assert counting.encodes == 1  # once, whether or not the prompt came back
+    assert counting.generates in (1, 2)
+    assert text not in ("午前十時", "午後一時", "午後五時半")  # an offered time read back is decoded again

@@ -14,7 +14,8 @@ from telephony.ami.client import AmiClient
 from telephony.ami.protocol import AmiMessage
 from telephony.audiosocket.protocol import Audio, Dtmf
 from telephony.audiosocket.server import AudioSocketServer, CallConnection
-from tests.fixtures.asterisk import free_port
+from tests.fixtures.ports import free_port
+from tests.fixtures.waiting import until
 from tests.telephony.audio import frames_found, match_ratio, noise, read_wav, samples
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(420)]  # the first test may build the chroot (~45 s, more on a slow mirror)
@@ -96,11 +97,8 @@ def test_call_reaches_server_with_uuid_caller_channel_audio_and_dtmf(asterisk):
             await asyncio.wait_for(finished.wait(), 20)
             info = await ami.wait_call(got["uuid"], timeout=5)
             call_event = await events.wait(user_event("MadoguchiCall", str(got["uuid"])))
-            for _ in range(50):
-                if server.active_calls == 0:
-                    break
-                await asyncio.sleep(0.05)
-            assert server.active_calls == 0 and server.handler_errors == 0
+            await until(lambda: server.active_calls == 0, "the call ended on the server", timeout=2.5)
+            assert server.handler_errors == 0
 
         assert info is not None, "no MadoguchiCall UserEvent for the AudioSocket UUID"
         assert info.uuid == str(got["uuid"])
@@ -214,11 +212,7 @@ def test_caller_hang_up_ends_our_handler_mid_prompt(asterisk):
             await asterisk.point_audiosocket(ami, "127.0.0.1", server.port)
             await asterisk.call(ami, "play", caller_id=CALLER, CALLER_HOLD="1")
             await asyncio.wait_for(finished.wait(), 15)
-            for _ in range(50):
-                if server.active_calls == 0:
-                    break
-                await asyncio.sleep(0.05)
-            assert server.active_calls == 0
+            await until(lambda: server.active_calls == 0, "the call ended on the server", timeout=2.5)
         return result
 
     result = asyncio.run(asyncio.wait_for(scenario(), 60))
@@ -234,8 +228,9 @@ def test_unreachable_ivr_sends_the_caller_to_an_operator(asterisk):
             call = await events.wait(lambda m: m.event == "UserEvent" and m.get("UserEvent") == "MadoguchiCall")
             after = await events.wait(user_event("MadoguchiNext", call.get("UUID") or ""))
             assert after.get("Next") == "operator"
-            join = await events.wait(lambda m: m.event == "QueueCallerJoin")
-            assert join.get("Channel") == call.get("Channel") and join.get("Queue") == "operators"
+            # (the caller first waits for an IVR seat in queue madoguchi-line, then joins the operators)
+            join = await events.wait(lambda m: m.event == "QueueCallerJoin" and m.get("Queue") == "operators")
+            assert join.get("Channel") == call.get("Channel")
 
     run(scenario())
 

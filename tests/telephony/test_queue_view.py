@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ivr.operator_queues import QueueView
 from telephony.ami.protocol import AmiMessage
-from telephony.ami.queues import QueueView
 
 
 def msg(**headers: str) -> AmiMessage:

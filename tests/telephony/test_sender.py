@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import AsyncIterator
 
 from telephony.audiosocket.protocol import Audio, Decoder
 from telephony.audiosocket.sender import FRAME_BYTES, SILENCE_FRAME, FrameClock, PacedSender, split_frames
+from tests.fixtures.waiting import until
 
 
 class FakeWriter:
@@ -44,11 +47,23 @@ async def run_virtual(vt: VirtualTime, frames: int) -> tuple[list[float], int]:
     writer = FakeWriter(vt.clock)
     sender = PacedSender(writer, clock=vt.clock, sleep=vt.sleep)
     task = asyncio.create_task(sender.run())
-    while len(writer.writes) < frames:
-        await asyncio.sleep(0)
+    await until(lambda: len(writer.writes) >= frames, f"{frames} frames written", interval=0)
     sender.close()
     await task
     return writer.times, sender.reanchors
+
+
+@contextlib.asynccontextmanager
+async def running_sender(frame_seconds: float) -> AsyncIterator[tuple[FakeWriter, PacedSender]]:
+    """A sender running on the real clock into a FakeWriter; closed (and its task awaited) after."""
+    writer = FakeWriter()
+    sender = PacedSender(writer, frame_seconds=frame_seconds)
+    task = asyncio.create_task(sender.run())
+    try:
+        yield writer, sender
+    finally:
+        sender.close()
+        await task
 
 
 def pcm(frames: float, value: int = 1) -> bytes:
@@ -63,16 +78,12 @@ def test_split_frames_pads_the_last_frame_and_encodes_each_whole():
 
 def test_plays_queued_audio_then_silence_one_whole_message_per_write():
     async def scenario():
-        writer = FakeWriter()
-        sender = PacedSender(writer, frame_seconds=0.001)
-        task = asyncio.create_task(sender.run())
-        first = sender.play(pcm(3, 7))
-        second = sender.play(pcm(2, 9))
-        assert sender.busy
-        assert await first.done() and await second.done()
-        await asyncio.sleep(0.02)
-        sender.close()
-        await task
+        async with running_sender(frame_seconds=0.001) as (writer, sender):
+            first = sender.play(pcm(3, 7))
+            second = sender.play(pcm(2, 9))
+            assert sender.busy
+            assert await first.done() and await second.done()
+            await until(lambda: writer.writes[-1] == SILENCE_FRAME, "silence once the queue is empty")
         return writer.writes
 
     writes = asyncio.run(scenario())
@@ -86,17 +97,13 @@ def test_plays_queued_audio_then_silence_one_whole_message_per_write():
 
 def test_flush_drops_queued_audio_and_reports_it():
     async def scenario():
-        writer = FakeWriter()
-        sender = PacedSender(writer, frame_seconds=0.005)
-        task = asyncio.create_task(sender.run())
-        long = sender.play(pcm(400, 5))
-        await asyncio.sleep(0.03)
-        dropped = sender.flush()
-        assert not sender.busy
-        played = await long.done()
-        await asyncio.sleep(0.03)
-        sender.close()
-        await task
+        async with running_sender(frame_seconds=0.005) as (writer, sender):
+            long = sender.play(pcm(400, 5))
+            await until(lambda: long.frames_sent >= 2, "the playback started")
+            dropped = sender.flush()
+            assert not sender.busy
+            played = await long.done()
+            await until(lambda: writer.writes[-1] == SILENCE_FRAME, "silence right after the flush")
         return played, dropped, long, writer.writes
 
     played, dropped, playback, writes = asyncio.run(scenario())
@@ -132,12 +139,10 @@ def test_one_frame_clock_paces_every_call_and_stops_when_they_end():
         for sender in senders:
             clock.add(sender)
         speech = senders[1].play(pcm(2, 3))
-        while len(writers[0].writes) < 50:
-            await asyncio.sleep(0)
+        await until(lambda: len(writers[0].writes) >= 50, "50 frames written", interval=0)
         senders[0].close()
         count = len(writers[0].writes)
-        while len(writers[1].writes) < 60:
-            await asyncio.sleep(0)
+        await until(lambda: len(writers[1].writes) >= 60, "10 more frames to the others", interval=0)
         assert len(writers[0].writes) == count and clock.active == 2  # a closed sender leaves at once
         played = await speech.done()
         await clock.close()

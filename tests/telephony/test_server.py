@@ -9,6 +9,7 @@ import uuid
 
 from telephony.audiosocket.protocol import Audio, Decoder, Dtmf, Hangup, Uuid, encode
 from telephony.audiosocket.server import AudioSocketServer, CallConnection
+from tests.fixtures.waiting import until
 
 CALL = uuid.UUID("a5ec9ef7-d107-440d-93b9-8399ed6d7e81")
 
@@ -77,12 +78,9 @@ def test_caller_hang_up_ends_inbound_and_unfinished_playback():
         server = AudioSocketServer(handler, "127.0.0.1", 0)
         await server.start()
         _, writer = await connect(server)
-        await asyncio.sleep(0.1)
+        await until(lambda: server.active_calls, "the call reached the handler")
         writer.close()  # Asterisk never sends hangup: it just closes
-        for _ in range(100):
-            if server.calls_total and server.active_calls == 0:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: server.calls_total and server.active_calls == 0, "the call ended on the server")
         active = server.active_calls
         await server.close()
         return result, active
@@ -177,3 +175,76 @@ def test_reuse_port_lets_two_servers_share_one_port_and_is_off_by_default():
             await plain.close()
 
     asyncio.run(scenario())
+
+
+def test_a_peer_faster_than_the_handler_is_back_pressured_and_loses_nothing():
+    """Inbound messages wait in a bounded queue; when it is full the server stops reading the socket
+    (TCP pushes back on the peer) instead of growing memory, and nothing is dropped."""
+    from telephony.audiosocket.server import MAX_INBOUND
+
+    sent = MAX_INBOUND * 6
+
+    async def scenario():
+        reading = asyncio.Event()
+        conns: list[CallConnection] = []
+        got: list = []
+
+        async def handler(conn: CallConnection) -> None:
+            conns.append(conn)
+            await reading.wait()
+            async for message in conn.inbound():
+                got.append(message)
+
+        server = AudioSocketServer(handler, "127.0.0.1", 0)
+        await server.start()
+        reader, writer = await connect(server)
+        hearing = asyncio.create_task(reader.read())  # the caller takes the server's silence frames
+        for i in range(sent):
+            writer.write(wire(Dtmf(str(i % 10)), Audio(bytes(320))))
+        await asyncio.sleep(0.5)  # the server has read what it is going to read
+        backlog = conns[0]._inbound.qsize()
+        reading.set()
+        await writer.drain()
+        writer.write_eof()  # the caller hangs up once everything is sent
+        await asyncio.wait_for(hearing, 10)
+        await until(lambda: server.active_calls == 0, "the call ended on the server")
+        await server.close()
+        return backlog, got
+
+    backlog, got = asyncio.run(scenario())
+    assert backlog <= MAX_INBOUND
+    assert [m.digit for m in got if isinstance(m, Dtmf)] == [str(i % 10) for i in range(sent)]
+    assert sum(isinstance(m, Audio) for m in got) == sent
+
+
+def test_calls_beyond_max_calls_get_a_hangup_and_never_reach_the_handler():
+    async def scenario():
+        release = asyncio.Event()
+        handled: list[uuid.UUID] = []
+
+        async def handler(conn: CallConnection) -> None:
+            handled.append(conn.uuid)
+            await release.wait()
+            await conn.hangup()
+
+        server = AudioSocketServer(handler, "127.0.0.1", 0, max_calls=1)
+        await server.start()
+        r1, w1 = await connect(server)
+        await until(lambda: handled, "the first call reached the handler", timeout=5)
+        r2, w2 = await connect(server, wire(Uuid(uuid.uuid4())))
+        refused = await read_messages(r2, lambda got: any(isinstance(m, Hangup) for m in got))
+        closed = await asyncio.wait_for(r2.read(), 5)
+        release.set()
+        await read_messages(r1, lambda got: any(isinstance(m, Hangup) for m in got))
+        await until(lambda: server.active_calls == 0, "the first call ended", timeout=5)
+        r3, w3 = await connect(server, wire(Uuid(uuid.uuid4())))
+        await until(lambda: len(handled) == 2, "the third call reached the handler", timeout=5)
+        for writer in (w1, w2, w3):
+            writer.close()
+        await server.close()
+        return handled, refused, closed, server.calls_refused
+
+    handled, refused, closed, calls_refused = asyncio.run(scenario())
+    assert handled[0] == CALL and len(handled) == 2  # the second call never reached the handler
+    assert [type(m) for m in refused] == [Hangup] and closed == b""
+    assert calls_refused == 1

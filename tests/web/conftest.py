@@ -6,25 +6,21 @@ its bus (`EventBus.publish` is thread-safe) and seed its store through the same 
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
 
-from ivr.api.app import create_app
+from ivr.app import create_app
 from ivr.config import Settings
 from ivr.events import EventBus
 from ivr.web.users import UserFile
 from slots.db import make_engine, make_sessionmaker, upgrade
+from tests.fixtures.browser import chromium
+from tests.fixtures.ports import free_port
+from tests.fixtures.waiting import wait_until
 from webkit import PASSWORD, TOKENS, FakeAmi, make_users, web_settings
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @dataclass
@@ -36,12 +32,6 @@ class LiveServer:
     bus: EventBus
     ami: FakeAmi
     users: UserFile
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -61,27 +51,18 @@ def live_server(tmp_path_factory) -> LiveServer:
                                            timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), "the test server started", timeout=20)
+    assert server.started, "the test server thread ended before it started"
     yield LiveServer(f"http://127.0.0.1:{port}", app, settings, factory, bus, ami, users)
     server.should_exit = True
     thread.join(10)
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not per session: see tests/fixtures/browser.py
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh (Debian packages chromium, chromium-driver)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

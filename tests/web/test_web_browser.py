@@ -38,9 +38,9 @@ def _book(server, slot_id: int, ticket: str):
 
 
 @pytest.mark.parametrize("role, pages, hidden", [
-    ("operator", ["通話中", "オペレーター待ち", "予約検索"], ["予約枠", "本日の実績", "管理"]),
-    ("staff", ["通話中", "オペレーター待ち", "本日の実績", "予約枠", "予約検索"], ["管理"]),
-    ("admin", ["通話中", "予約枠", "管理"], []),
+    ("operator", ["通話中", "オペレーター待ち", "折り返し依頼", "予約検索"], ["予約枠", "本日の実績", "管理"]),
+    ("staff", ["通話中", "オペレーター待ち", "折り返し依頼", "本日の実績", "予約枠", "予約検索"], ["管理"]),
+    ("admin", ["通話中", "折り返し依頼", "予約枠", "管理"], []),
 ])
 def test_each_role_logs_in_and_sees_its_pages(open_page, role, pages, hidden):
     page = open_page(role)
@@ -215,7 +215,7 @@ def test_operator_never_sees_unmasked_personal_data(open_page, live_server):
 def test_today_page_draws_its_charts(open_page, live_server):
     # inside the municipality's today whatever the hour the test runs at
     midnight = datetime.combine(today_in(live_server.settings), datetime.min.time(), live_server.settings.tz)
-    outcomes = ["booked", "booked", "booked", "transferred", "abandoned", "abandoned", "timeout"]
+    outcomes = ["booked", "booked", "booked", "transferred", "abandoned", "abandoned", "failed"]
     steps = ["goodbye", "goodbye", "goodbye", "transfer", "ask_ticket", "ask_date", "ask_ticket"]
     for i, (outcome, step) in enumerate(zip(outcomes, steps)):
         started = midnight + timedelta(hours=9, minutes=7 * i)

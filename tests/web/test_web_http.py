@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from ivr.api.app import create_app
+from ivr.app import create_app
 from ivr.events import CallStarted
 from ivr.web.auth import COOKIE
 from slots import store

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ivr.events import CallStarted, Transferred
+from ivr.privacy import mask_code, mask_person
 from ivr.web.auth import Authenticator, AuthError, SessionCodec, check_csrf, token_fingerprint
-from ivr.web.display import build_grids, csv_rows, mask_code, mask_person, per_hour
+from ivr.web.display import build_grids, csv_rows, per_hour
 from ivr.web.forms import FormError, parse_batch, parse_code, parse_times
 from ivr.web.handovers import Handovers
 from ivr.web.users import UserError, UserFile, make_user
@@ -193,3 +195,18 @@ def test_login_throttle_blocks_after_repeated_failures():
     throttle.failed("10.0.0.1", now=NOW)
     throttle.succeeded("10.0.0.1")
     assert not throttle.blocked("10.0.0.1", now=NOW)
+
+
+def test_every_call_outcome_has_a_label_and_no_other_does():
+    from ivr.web.display import OUTCOME_LABELS
+    from slots.outcomes import CallOutcome
+
+    assert set(OUTCOME_LABELS) == set(CallOutcome)
+
+
+@pytest.mark.parametrize("hostile", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"])
+def test_csv_export_escapes_spreadsheet_formulas(hostile):
+    booking = _booking()
+    row = csv_rows([replace(booking, site=hostile, service=hostile)], TOKYO, full=True)[1]
+    assert row[2] == row[3] == "'" + hostile
+    assert csv_rows([booking], TOKYO, full=True)[1][3] == "本庁舎"  # plain text unchanged

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ivr.config import Settings
-from telephony.ami.protocol import AmiMessage
-from telephony.ami.queues import QueueView
+from ivr.operator_queues import QueueView
 from ivr.web.users import UserFile, make_user
+from telephony.ami.protocol import AmiMessage
 
 PASSWORD = "correct-horse-battery"
-TOKENS = {"staff": "staff-token-0123456789", "operator": "operator-token-0123456789",
-          "admin": "admin-token-0123456789", "channel": "channel-token-0123456789"}
+TOKENS = {"staff": "staff-token-0123456789abcdef", "operator": "operator-token-0123456789abcdef",
+          "admin": "admin-token-0123456789abcdef", "channel": "channel-token-0123456789abcdef"}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 

@@ -19,7 +19,8 @@ def to_spec(body: BatchIn, settings: Settings) -> BatchSpec:
     return BatchSpec(
         service=body.service, site=body.site, date_from=body.date_from, date_to=body.date_to,
         times=tuple(body.times), every_minutes=body.every_minutes, capacity=body.capacity,
-        opens_at=opens_at, timezone=settings.timezone,
+        opens_at=opens_at, timezone=settings.timezone, phone_reserved_percent=body.phone_reserved_percent,
+        phone_reserved_hours=body.phone_reserved_hours,
     )
 
 

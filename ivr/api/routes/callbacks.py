@@ -1,7 +1,10 @@
 """`/callbacks`: the call-back requests callers left when no operator could answer; mark them.
 
 Staff see every number in full. An operator sees only its last four digits until the entry is
-`called` (someone is calling back), then in full, so that the list itself gives away no numbers.
+`called` (someone is calling back), then in full, so that the list itself gives away no numbers
+(`ivr.privacy.shows_callback_phone`, the dashboard's rule too). A body with `expected` changes the
+entry only if it still has that status: 409 `callback_changed` tells a second operator that someone
+else took it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from fastapi import APIRouter, Query
 
 from ivr.api.deps import NowDep, SettingsDep, StaffOrOperator, StoreDep
 from ivr.api.schemas import CallbackOut, CallbackStatusIn, Items, Problem
+from ivr.privacy import shows_callback_phone
 from slots import store
 from slots.views import CallbackStatus, CallbackView
 
@@ -21,7 +25,7 @@ MAX_LIMIT = 500
 
 
 def shows_phone(role: str, view: CallbackView) -> bool:
-    return role != "operator" or view.status is CallbackStatus.CALLED
+    return shows_callback_phone(role, view.status.value)
 
 
 @router.get("", response_model=Items[CallbackOut], response_model_exclude_none=True,
@@ -46,9 +50,11 @@ def list_callbacks(
 @router.post("/{callback_id}", response_model=CallbackOut, response_model_exclude_none=True,
              summary="Mark a call-back request", responses={404: {"model": Problem, "description": "not_found"},
                                                              409: {"model": Problem,
-                                                                   "description": "callback_already_open"}})
+                                                                   "description": "callback_already_open, "
+                                                                                  "callback_changed"}})
 def mark(callback_id: int, body: CallbackStatusIn, role: StaffOrOperator, settings: SettingsDep, db: StoreDep,
          now: NowDep) -> CallbackOut:
     """`called` when someone starts calling back, `done` when it is dealt with, `open` to put it back."""
-    view = db.run(store.set_callback_status, callback_id, body.status, actor=f"api:{role}", now=now)
+    view = db.run(store.set_callback_status, callback_id, body.status, actor=f"api:{role}", now=now,
+                  expected=body.expected)
     return CallbackOut.of(view, settings.tz, show_phone=shows_phone(role, view))

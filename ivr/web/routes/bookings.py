@@ -14,9 +14,10 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ivr.web import store
+from ivr.http import clock, transactions
+from ivr.privacy import mask_code, mask_person
 from ivr.web.deps import csrf_form, render, require
-from ivr.web.display import csv_rows, format_local, mask_code, mask_person
+from ivr.web.display import csv_rows, format_local
 from ivr.web.forms import FormError, day_bounds, parse_code, parse_day
 from slots import store as slot_store
 from slots.errors import NotFound, SlotClosed, SlotFull, StoreError
@@ -45,7 +46,7 @@ def _page(request, session, *, results=(), detail=None, choices=(), errors=None,
           day="", service="", status_code=200):
     full = session.allows("staff")
     tz = request.app.state.web.settings.tz
-    services = store.run(request, slot_store.list_services)
+    services = transactions.of(request).run(slot_store.list_services)
     context = {
         "page": "bookings", "full": full, "results": [_row(b, tz, full=full) for b in results],
         "detail": _row(detail, tz, full=full) if detail else None, "choices": choices,
@@ -70,7 +71,7 @@ def _lookup(session, code, now, tz, with_choices: bool):
 
 def _show(request, session, code, *, flash="", flash_kind="ok", status_code=200):
     tz = request.app.state.web.settings.tz
-    booking, choices = store.run(request, _lookup, code, store.now(request), tz, session.allows("staff"))
+    booking, choices = transactions.of(request).run(_lookup, code, clock.now(request), tz, session.allows("staff"))
     if booking is None:
         return _page(request, session, errors={"code": "その予約番号の予約は見つかりません。"}, status_code=404)
     return _page(request, session, detail=booking, choices=choices, flash=flash, flash_kind=flash_kind,
@@ -94,7 +95,8 @@ def bookings_page(request: Request, date: str = "", service: str = "", session=D
     except FormError as error:
         return _page(request, session, errors=error.errors, day=date, service=service, status_code=422)
     start, end = day_bounds(day, request.app.state.web.settings.tz)
-    results = store.run(request, slot_store.list_bookings, service=service or None, day_start=start, day_end=end)
+    results = transactions.of(request).run(slot_store.list_bookings, service=service or None,
+                                         day_start=start, day_end=end)
     return _page(request, session, results=results, day=date, service=service)
 
 
@@ -112,7 +114,7 @@ def cancel(request: Request, form: dict = Depends(csrf_form), session=Depends(re
     if refused is not None:
         return refused
     try:
-        store.run(request, slot_store.cancel, code, channel="web", now=store.now(request))
+        transactions.of(request).run(slot_store.cancel, code, channel="web", now=clock.now(request))
     except NotFound:
         return _page(request, session, errors={"code": "その予約番号の予約は見つかりません。"}, status_code=404)
     logger.info("booking cancelled from the web")
@@ -128,7 +130,7 @@ def move(request: Request, form: dict = Depends(csrf_form), session=Depends(requ
     if not slot_id.isdigit():
         return _show(request, session, code, flash="変更先の枠を選んでください。", flash_kind="bad", status_code=422)
     try:
-        store.run(request, slot_store.reschedule, code, int(slot_id), channel="web", now=store.now(request))
+        transactions.of(request).run(slot_store.reschedule, code, int(slot_id), channel="web", now=clock.now(request))
     except SlotFull:
         return _show(request, session, code, flash="変更先の枠は満員になりました。別の枠を選んでください。",
                      flash_kind="bad", status_code=409)
@@ -149,7 +151,8 @@ def export(request: Request, date: str = "", days: int = 1, service: str = "", s
         return _page(request, session, errors=error.errors, day=date, service=service, status_code=422)
     tz = request.app.state.web.settings.tz
     start, end = day_bounds(day, tz, days=max(1, min(days, 31)))
-    bookings = store.run(request, slot_store.list_bookings, service=service or None, day_start=start, day_end=end)
+    bookings = transactions.of(request).run(slot_store.list_bookings, service=service or None,
+                                          day_start=start, day_end=end)
     out = io.StringIO()
     csv.writer(out).writerows(csv_rows(bookings, tz, full=True))
     filename = f"bookings-{day.isoformat()}.csv"

@@ -1,4 +1,8 @@
-"""Calls in progress: the page, and a Server-Sent Events stream fed by the event bus."""
+"""Calls in progress: the page, and a Server-Sent Events stream fed by the event bus.
+
+With several `ivr serve` nodes on one PostgreSQL, the bus also carries the other nodes' events, so
+the page shows every node's calls; a サーバー column names each call's node once any call is not
+this node's own (the page's `data-node`)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from ivr.web import store
+from ivr.http import clock
 from ivr.web.deps import WebContext, render, require, state, web
 from ivr.web.display import format_seconds
 
@@ -25,12 +29,13 @@ RETRY_MS = 300
 
 def call_rows(request: Request) -> list[dict]:
     live = state(request, "live")
-    now = store.now(request)
+    now = clock.now(request)
     rows = []
     for call in live.snapshot(now) if live is not None else []:
         elapsed = call.elapsed_seconds(now)
         rows.append({
             "id": call.call_id,
+            "node": call.node,
             "caller": call.caller,
             "elapsed": round(elapsed, 1),
             "elapsed_text": format_seconds(elapsed),
@@ -45,9 +50,16 @@ def call_rows(request: Request) -> list[dict]:
     return rows
 
 
+def this_node(request: Request) -> str:
+    nodes = state(request, "nodes")
+    return nodes.name if nodes is not None else ""
+
+
 @router.get("/live")
 def live_page(request: Request, session=Depends(require("operator"))):
-    return render(request, "live.html", {"page": "live", "calls": call_rows(request)})
+    calls, node = call_rows(request), this_node(request)
+    return render(request, "live.html", {"page": "live", "calls": calls, "node": node,
+                                         "several_nodes": any(c["node"] != node for c in calls)})
 
 
 @router.get("/live/stream")

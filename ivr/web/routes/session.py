@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import math
 import secrets
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from ivr.web.auth import COOKIE, AuthError
+from ivr.web.auth import COOKIE, AuthError, client_address
 from ivr.web.deps import WebContext, current_session, now_utc, render, web
 
 logger = logging.getLogger(__name__)
@@ -38,25 +40,35 @@ async def post_login(request: Request, ctx: WebContext = Depends(web)):
     submitted = str(form.get("login_csrf", ""))
     if not expected or not hmac.compare_digest(expected, submitted):
         return login_page(request, ctx, error="画面の有効期限が切れました。もう一度ログインしてください。", status_code=403)
-    client = request.client.host if request.client else "unknown"
-    if ctx.throttle.blocked(client, now=now_utc()):
-        logger.warning("web login refused: too many failures from one address")
-        return login_page(request, ctx, error="ログインの失敗が続いたため、しばらく受け付けません。10分ほど待ってからお試しください。",
-                          status_code=429)
     token = str(form.get("token", "")).strip()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
+    peer = request.client.host if request.client else None
+    # Failures count against the client's address and, for a password, against the account too.
+    keys = [f"addr:{client_address(peer, request.headers.get('x-forwarded-for'), ctx.proxies)}"]
+    if username and not token:
+        keys.append(f"user:{username.casefold()}")
+    wait = max(ctx.throttle.retry_after(key, now=now_utc()) for key in keys)
+    if wait:
+        logger.warning("web login refused for %d s: too many failures for this account or address", wait)
+        response = login_page(request, ctx, status_code=429, error=f"ログインの失敗が続いたため、しばらく受け付けません。"
+                              f"{math.ceil(wait / 60)}分ほど待ってからお試しください。")
+        response.headers["Retry-After"] = str(wait)
+        return response
     if token:
         who = ctx.auth.login_token(token)
     elif username and password:
-        who = ctx.auth.login_password(username, password)
+        # scrypt takes tens of milliseconds: never on the event loop, which also paces call audio
+        who = await asyncio.to_thread(ctx.auth.login_password, username, password)
     else:
         return login_page(request, ctx, error="ユーザー名とパスワード、またはトークンを入力してください。", status_code=422)
     if who is None:
-        ctx.throttle.failed(client, now=now_utc())
+        for key in keys:
+            ctx.throttle.failed(key, now=now_utc())
         logger.info("web login failed")
         return login_page(request, ctx, error="ログインできませんでした。入力内容をご確認ください。", status_code=401)
-    ctx.throttle.succeeded(client)
+    for key in keys[1:]:  # the account's failures; the address's age out (a valid login must not reset them)
+        ctx.throttle.succeeded(key)
     cookie, session = ctx.codec.issue(*who, now=now_utc())
     logger.info("web login with role %s", session.role)
     response = RedirectResponse("/live" if session.role != "admin" else "/admin", status_code=303)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from ivr.web import store
+from ivr.http import clock, transactions
 from ivr.web.deps import render, require
 from ivr.web.display import OUTCOME_LABELS, format_seconds, per_hour, percent
 from ivr.web.forms import day_bounds
 from slots import store as slot_store
-from slots.calls import DROPOUT_OUTCOMES
+from slots.outcomes import DROPOUT_OUTCOMES, CallOutcome
 
 
 def _figures(session, start, end):
@@ -22,14 +22,14 @@ router = APIRouter()
 @router.get("/today")
 def today_page(request: Request, session=Depends(require("staff"))):
     tz = request.app.state.web.settings.tz
-    now = store.now(request)
+    now = clock.now(request)
     day = now.astimezone(tz).date()
     start, end = day_bounds(day, tz)
-    stats, booked_at = store.run(request, _figures, start, end)
+    stats, booked_at = transactions.of(request).run(_figures, start, end)
     calls_per_hour = [0] * 24
     for hour, count in stats.per_hour.items():
         calls_per_hour[hour.astimezone(tz).hour] += count
-    booked_calls = stats.by_outcome.get("booked", 0)
+    booked_calls = stats.by_outcome.get(CallOutcome.BOOKED, 0)
     abandoned = sum(n for outcome, n in stats.by_outcome.items() if outcome in DROPOUT_OUTCOMES)
     dropout = sorted(stats.dropout_by_step.items(), key=lambda kv: (-kv[1], kv[0]))
     tiles = [

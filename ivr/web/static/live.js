@@ -2,7 +2,8 @@
 // time ticks locally between updates. No inline script, so the page works under a strict CSP.
 (function () {
   "use strict";
-  var body = document.querySelector("#calls tbody");
+  var table = document.getElementById("calls");
+  var body = table.querySelector("tbody");
   var count = document.getElementById("call-count");
   var empty = document.getElementById("no-calls");
   var status = document.getElementById("live-status");
@@ -29,9 +30,11 @@
     calls.forEach(function (c) {
       var tr = document.createElement("tr");
       tr.dataset.call = c.id;
+      tr.dataset.node = c.node;
       if (c.help) tr.className = "help";
       var el = cell(tr, fmt(c.elapsed), "num elapsed");
       el.dataset.elapsed = c.elapsed;
+      cell(tr, c.node, "node");
       cell(tr, c.caller);
       cell(tr, c.step);
       cell(tr, c.utterance, "utt");
@@ -48,6 +51,8 @@
       rows.appendChild(tr);
     });
     body.replaceChildren(rows);
+    // the server column shows once another node's call has been on the page (several `ivr serve` nodes)
+    if (calls.some(function (c) { return c.node !== table.dataset.node; })) table.classList.add("nodes");
     count.textContent = calls.length;
     empty.hidden = calls.length > 0;
   }
