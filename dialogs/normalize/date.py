@@ -23,6 +23,8 @@ _SLASH_RE = re.compile(r"(?:(?P<western>\d{4})[/-])?(?P<month>\d{1,2})[/-](?P<da
 _NEXT_MONTH_RE = re.compile(r"(?P<which>今月|来月|再来月)の?(?P<day>\d{1,2})日")
 _DAY_RE = re.compile(r"(?<![\d月])(?P<day>\d{1,2})日(?![後間])")
 _AFTER_RE = re.compile(r"(?P<n>\d{1,3})(?P<unit>日|週間|か月|ヶ月|ヵ月)後")
+# Whisper writes さんじゅうにち as 3日2日 or 32日 (the じゅう lost, the に of にち taken for a 2)
+_THIRTIETH_MISHEARD_RE = re.compile(r"(?<!\d)(?:3日2日|32日)")
 _WEEKDAY_RE = re.compile(rf"(?P<week>今週|来週|再来週|次|次の|今度|今度の)?の?(?P<wd>[{WEEKDAYS}])曜")
 
 
@@ -97,7 +99,7 @@ def parse_date(text: str, *, today: date) -> date | None:
     month = re.search(r"\d{1,2}月", before)
     if month and "月" not in after and re.search(r"\d日", after):
         text = month.group(0) + after  # 12月3日じゃなくて4日: the month still holds
-    text = clean(text)
+    text = _THIRTIETH_MISHEARD_RE.sub("30日", clean(text))
     for word, number in _DAY_WORDS.items():
         text = text.replace(word, f"{number}日")
     if match := _FULL_RE.search(text):

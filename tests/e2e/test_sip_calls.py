@@ -42,7 +42,7 @@ BIRTH = date(1971, 3, 18)
 FRAME = 320  # 20 ms of 8 kHz 16-bit audio
 VOICED_DBFS = -40.0
 #: the script's reprompts and the engine's "not understood" messages, as Whisper writes them
-REPROMPT = re.compile("恐れ|おそれ|もう一度|ボタン")
+REPROMPT = re.compile("恐れ|おそれ|もう一度|ボタン|押して|桁")
 
 
 def voiced_seconds(pcm: bytes) -> float:
@@ -147,8 +147,8 @@ def answer_by_voice(stack, phone: SipPhone, call_id: str, answers: dict[str, str
     """Answer each question by voice once its prompt has ended: the step the IVR entered (its
     StepEntered events) picks the words of `answers` (rendered before the call, so they come at
     once). The same question asked again is a reprompt (「恐れ入ります…」) or the IVR checking what
-    it understood (「…ですね。」: はい). Reprompted, the caller does what the reprompt says and types
-    the answer if `keys` has it, else says it again. Until the IVR made the booking; returns the
+    it understood (「…ですね。」: はい). Reprompted, or asked a question again that it answered by
+    voice, the caller types the answer if `keys` has it, else says it again. Until the IVR made the booking; returns the
     answers given as (step, how, what)."""
     words = {text: speech(stack, text) for text in {*answers.values(), "はい"}}
     given: list[tuple[str, str, str]] = []
@@ -166,7 +166,9 @@ def answer_by_voice(stack, phone: SipPhone, call_id: str, answers: dict[str, str
             continue
         step, heard = steps[-1], ""
         if len(steps) > answered:
-            how, what, answered = "said", answers[step], len(steps)
+            answered = len(steps)
+            said_before = any(s == step and h == "said" for s, h, _ in given)
+            how, what = ("pressed", keys[step]) if said_before and step in keys else ("said", answers[step])
         else:
             heard = stack.run(stack.runtime.recognizer.recognize(prompt, Hints(words=("ですね", "恐れ入ります"))),
                               120).text
@@ -259,9 +261,11 @@ def test_a_booking_by_speech_over_sip(stack, asterisk, ticket, tmp_path):
             "ticket": "、".join(ticket),
             "birthdate": "昭和46年3月18日です",
             "date": f"{spoken_date(day)}でお願いします",
+            "date_full": f"いえ、{spoken_date(day)}です",
             "time": "午後2時半でお願いします",
             "readback": "はい、お願いします",
-        }, keys={"ticket": ticket + "#", "birthdate": BIRTH.strftime("%Y%m%d")})
+        }, keys={"ticket": ticket + "#", "birthdate": BIRTH.strftime("%Y%m%d"),
+                 "date": keyed_date(day), "date_full": keyed_date(day)})
         print("the caller answered:", *asked, sep="\n  ")
         spoken = {step for step, how, _ in asked if how == "said"}
         print("the IVR heard:", *[(e.step, e.text) for e in of_call(stack, call_id, events.UtteranceRecognized)],
