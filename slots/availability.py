@@ -92,6 +92,21 @@ def list_slots(session: Session, service: str, start: datetime, end: datetime, *
     return [slot_view(slot) for slot in session.execute(query).scalars()]
 
 
+def not_open_yet(session: Session, service: str, start: datetime, end: datetime, *, now: datetime,
+                 site: str | None = None) -> list[SlotView]:
+    """Slots of `service` starting in [start, end) that are not bookable yet because their batch
+    opens after `now` (neither closed nor started), in order: what a resident is told will open."""
+    lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
+    query = select(Slot).where(
+        Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi, Slot.start_at > at,
+        Slot.closed.is_(False), Slot.opens_at.is_not(None), Slot.opens_at > at,
+    )
+    if site is not None:
+        query = query.where(Slot.site == site)
+    query = query.order_by(Slot.start_at, Slot.site, Slot.id)
+    return [slot_view(slot) for slot in session.execute(query).scalars()]
+
+
 def find_available(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
                    now: datetime, channel: str | None = None) -> list[SlotView]:
     """Open slots with at least one free place (live holds count as taken), for `channel` if given."""

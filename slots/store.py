@@ -21,6 +21,7 @@ from slots.availability import (
     get_slot,
     list_slots,
     nearest_available,
+    not_open_yet,
     release_batch,
 )
 from slots.batches import BatchSpec, preview_batch
@@ -34,7 +35,7 @@ from slots.listings import bookings_created_between, list_services, list_sites
 __all__ = [
     "BatchSpec", "book", "bookings_created_between", "call_stats", "cancel", "close_slot", "confirm",
     "count_callbacks", "expire_holds", "find_active_booking", "find_available", "get_booking", "get_slot", "hold",
-    "list_bookings", "list_callbacks", "list_services", "list_sites", "list_slots", "nearest_available",
+    "list_bookings", "list_callbacks", "list_services", "list_sites", "list_slots", "nearest_available", "not_open_yet",
     "preview_batch", "record_call", "release_batch", "release_hold", "request_callback", "reschedule",
     "set_callback_status",
 ]

@@ -8,15 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
+from ivr.opening import day_label
 from slots.allocation import available_for
 from slots.views import SlotView
 
-WEEKDAYS = "月火水木金土日"
 CHANNEL = "web"
-
-
-def day_label(day: date) -> str:
-    return f"{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
 
 
 def time_label(moment: datetime, tz: tzinfo) -> str:
@@ -29,6 +25,7 @@ class DayCell:
     day: date
     open_places: int
     selectable: bool
+    opening: str | None = None  # not bookable yet: when it opens (「12月1日（火）午前9時から 予約できます」)
 
     @property
     def label(self) -> str:
@@ -53,14 +50,20 @@ def open_places_by_day(slots: Iterable[SlotView], tz: tzinfo, now: datetime) -> 
     return places
 
 
-def month(first: date, places: dict[date, int], today: date) -> Month:
+def month(first: date, places: dict[date, int], today: date, openings: dict[date, str] | None = None) -> Month:
+    """The month's weeks; a day with free places is selectable, a day without any whose slots open
+    later carries its opening notice (not yet open is not full)."""
+    openings = openings or {}
     weeks = []
     for week in cal.Calendar(firstweekday=6).monthdatescalendar(first.year, first.month):  # weeks start on Sunday
-        weeks.append([
-            DayCell(day, places.get(day, 0), places.get(day, 0) > 0 and day >= today) if day.month == first.month else None
-            for day in week
-        ])
+        weeks.append([_cell(day, places.get(day, 0), today, openings.get(day)) if day.month == first.month else None
+                      for day in week])
     return Month(first, weeks)
+
+
+def _cell(day: date, places: int, today: date, opening: str | None) -> DayCell:
+    selectable = places > 0 and day >= today
+    return DayCell(day, places, selectable, None if selectable or day < today else opening)
 
 
 @dataclass(frozen=True)

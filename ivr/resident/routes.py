@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 from fastapi import APIRouter, Depends, Request
 
+from ivr import opening
 from ivr.http import clock, transactions
 from ivr.resident import calendar
 from ivr.resident.forms import FormErrors, parse_identity
@@ -112,11 +113,15 @@ def choose_day(request: Request, month: str | None = None):
     slots = _run(request, store.list_slots, ctx.options.service, start, end, available_only=True, now=now,
                  channel=CHANNEL)
     places = calendar.open_places_by_day(slots, ctx.settings.tz, now)
+    later = _run(request, store.not_open_yet, ctx.options.service, start, end, now=now)
+    tz = ctx.settings.tz
+    by_day = {day: opening.opening_notice(at, tz) for day, at in opening.openings_by_day(later, tz, now).items()}
     context = {
-        "month": calendar.month(first, places, today),
+        "month": calendar.month(first, places, today, by_day),
         "prev": calendar.previous_month(first) if first > today.replace(day=1) else None,
         "next": calendar.next_month(first) if first < calendar.last_month(today, ctx.options.months_ahead) else None,
         "any_open": any(places.values()),
+        "openings": [opening.opening_notice(at, tz) for at in opening.openings(later, now)],
     }
     return render(request, visit, "calendar.html", context)
 
@@ -138,8 +143,10 @@ def choose_time(request: Request, day: str, full: int = 0):
     now = _now(request)
     slots = _run(request, store.list_slots, ctx.options.service, start, start + timedelta(days=1),
                  available_only=True, now=now, channel=CHANNEL)
+    later = _run(request, store.not_open_yet, ctx.options.service, start, start + timedelta(days=1), now=now)
     context = {"day": chosen, "day_label": calendar.day_label(chosen), "month": f"{chosen:%Y-%m}",
-               "times": calendar.times(slots, ctx.settings.tz, now), "full": bool(full)}
+               "times": calendar.times(slots, ctx.settings.tz, now), "full": bool(full),
+               "openings": [opening.opening_notice(at, ctx.settings.tz) for at in opening.openings(later, now)]}
     return render(request, visit, "day.html", context)
 
 
@@ -165,9 +172,10 @@ async def hold(request: Request):
     try:
         held, slot = _run(request, _hold, int(slot_id), service=ctx.options.service, ttl=ctx.options.hold_ttl_seconds,
                           now=now, request_key=uuid.uuid4().hex)
-    except (SlotFull, NotOpenYet, SlotClosed, NotFound):
+    except (SlotFull, NotOpenYet, SlotClosed, NotFound) as refused:
         back = form.get("day", "")
-        return redirect(request, visit, f"/day/{back}?full=1" if _is_day(back) else "/calendar")
+        full = "" if isinstance(refused, NotOpenYet) else "?full=1"  # the day's page says when it opens
+        return redirect(request, visit, f"/day/{back}{full}" if _is_day(back) else "/calendar")
     logger.info("resident site: hold %d on slot %d", held.id, held.slot_id)
     return redirect(request, visit.with_hold(held.id, held.slot_id, held.expires_at), "/confirm")
 

@@ -29,9 +29,10 @@ class Clock:
 
 
 def release(sessionmaker, day: date, *, capacity: int = 4, times=("09:00-10:00",), percent: int = 0,
-            service: str = "vaccine", site: str = "市役所", now: datetime | None = None):
-    """Release one day's slots (30 minutes each) and return them in order."""
-    spec = BatchSpec(service, site, day, day, tuple(times), 30, capacity, phone_reserved_percent=percent)
+            service: str = "vaccine", site: str = "市役所", now: datetime | None = None,
+            opens_at: datetime | None = None):
+    """Release one day's slots (30 minutes each; bookable from `opens_at` if given) and return them in order."""
+    spec = BatchSpec(service, site, day, day, tuple(times), 30, capacity, opens_at, phone_reserved_percent=percent)
     now = now or datetime.now(UTC)
     run_in_transaction(sessionmaker, store.release_batch, spec, actor="test", now=now)
     first = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=9)
