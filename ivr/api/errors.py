@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ivr.api.hold_access import TooManyHolds
 from ivr.api.schemas import SlotOut
 from ivr.http.transactions import DatabaseUnavailable, is_outage
+from ivr.opening import opening_notice
 from slots.errors import (
     IdentityMismatch,
     InvalidBatch,
@@ -47,6 +48,7 @@ def store_error_body(error: StoreError, request: Request) -> dict:
     opens_at = getattr(error, "opens_at", None)
     if opens_at is not None:
         detail["opens_at"] = opens_at.astimezone(request.app.state.settings.tz).isoformat()
+        detail["notice"] = opening_notice(opens_at, request.app.state.settings.tz)
     current = getattr(error, "current", None)  # callback_changed: the status someone else gave it
     if current is not None:
         detail["current"] = current

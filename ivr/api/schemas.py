@@ -250,6 +250,19 @@ class Items(BaseModel, Generic[T]):
     items: list[T]
 
 
+class OpeningOut(BaseModel):
+    opens_at: datetime = Field(description="when these slots become bookable (municipality's offset)")
+    slots: int = Field(description="slots of the query that open then")
+    first_start: datetime
+    notice: str = Field(description="what a resident reads, e.g. 12月1日（火）午前9時から 予約できます")
+
+
+class SlotItems(Items[SlotOut]):
+    openings: list[OpeningOut] = Field(
+        default_factory=list,
+        description="slots of the query not bookable yet (their batch opens later), by opening time, earliest first")
+
+
 class SpanOut(BaseModel):
     start: datetime
     end: datetime

@@ -41,7 +41,7 @@ def test_preview_creates_nothing(client):
     assert preview.status_code == 200
     assert len(preview.json()["items"]) == 8
     assert preview.json()["items"][0] == {"start": "2026-12-01T09:00:00+09:00", "end": "2026-12-01T09:30:00+09:00"}
-    assert client.get("/api/v1/slots", params=SLOTS, headers=auth("staff")).json() == {"items": []}
+    assert client.get("/api/v1/slots", params=SLOTS, headers=auth("staff")).json() == {"items": [], "openings": []}
 
 
 def test_available_filter_and_site(client, released):
@@ -53,7 +53,7 @@ def test_available_filter_and_site(client, released):
     assert slot["id"] not in [s["id"] for s in open_ones.json()["items"]]
     assert len(open_ones.json()["items"]) == 7
     elsewhere = client.get("/api/v1/slots", params={**SLOTS, "site": "保健センター"}, headers=auth("staff"))
-    assert elsewhere.json() == {"items": []}
+    assert elsewhere.json() == {"items": [], "openings": []}
     one = client.get(f"/api/v1/slots/{slot['id']}", headers=auth("staff")).json()
     assert (one["booked"], one["available"]) == (2, 0)
 
@@ -66,3 +66,25 @@ def test_close_slot_is_staff_only(client, released):
     hold = client.post("/api/v1/holds", json={"slot_id": slot["id"], "ttl_seconds": 60}, headers=auth("channel"))
     assert hold.status_code == 409 and hold.json()["reason"] == "slot_closed"
     assert client.post("/api/v1/slots/999999/close", headers=auth("staff")).status_code == 404
+
+
+def test_availability_says_when_slots_not_open_yet_open(client, clock):
+    later = {**BATCH, "opens_at": "2026-11-25T13:30:00", "date_from": "2026-12-02"}  # local time: 午後1時30分
+    first = {**BATCH, "date_to": "2026-12-01"}
+    for batch in (first, later):
+        assert client.post("/api/v1/batches", json=batch, headers=auth("staff")).status_code == 201
+    open_ones = client.get("/api/v1/slots", params={**SLOTS, "available": "true"}, headers=auth("channel")).json()
+    assert {s["start"][:10] for s in open_ones["items"]} == {"2026-12-01"}
+    assert open_ones["openings"] == [{
+        "opens_at": "2026-11-25T13:30:00+09:00", "slots": 4, "first_start": "2026-12-02T09:00:00+09:00",
+        "notice": "11月25日（水）午後1時30分から 予約できます",
+    }]
+    refused = client.post("/api/v1/holds", json={"slot_id": client.get("/api/v1/slots", params=SLOTS, headers=auth(
+        "channel")).json()["items"][-1]["id"], "ttl_seconds": 60}, headers=auth("channel"))
+    assert refused.status_code == 409 and refused.json()["notice"] == "11月25日（水）午後1時30分から 予約できます"
+    clock.advance(days=1, hours=3, minutes=30)  # 13:30 on the 25th in Tokyo: open
+    now_open = client.get("/api/v1/slots", params={**SLOTS, "available": "true"}, headers=auth("channel")).json()
+    assert len(now_open["items"]) == 8 and now_open["openings"] == []
+    clock.advance(seconds=-1)
+    assert len(client.get("/api/v1/slots", params={**SLOTS, "available": "true"},
+                          headers=auth("channel")).json()["items"]) == 4

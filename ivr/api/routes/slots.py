@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from ivr.api.deps import AnyRole, NowDep, SettingsDep, Staff, StoreDep
-from ivr.api.schemas import Items, SlotOut
+from ivr import opening
+from ivr.api.schemas import OpeningOut, SlotItems, SlotOut, local
 from slots import store
+from slots.views import SlotView
 
 router = APIRouter(prefix="/slots", tags=["slots"])
 MAX_RANGE_DAYS = 366
@@ -24,17 +26,37 @@ def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetim
     return datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone)
 
 
-@router.get("", response_model=Items[SlotOut], summary="List slots and their availability")
+def openings(views: list[SlotView], zone: tzinfo, now: datetime) -> list[OpeningOut]:
+    """The query's not-yet-open slots grouped by opening time, with the notice residents read."""
+    found = []
+    for at in opening.openings(views, now):
+        opening_now = [v for v in views if v.opens_at == at]
+        found.append(OpeningOut(opens_at=local(at, zone), slots=len(opening_now),
+                                first_start=local(min(v.start for v in opening_now), zone),
+                                notice=opening.opening_notice(at, zone)))
+    return found
+
+
+def _listing(session, service: str, start: datetime, end: datetime, *, site: str | None, available_only: bool,
+             now: datetime) -> tuple[list[SlotView], list[SlotView]]:
+    """One transaction: the slots asked for, and those of the range that open later."""
+    return (store.list_slots(session, service, start, end, site=site, available_only=available_only, now=now),
+            store.not_open_yet(session, service, start, end, site=site, now=now))
+
+
+@router.get("", response_model=SlotItems, summary="List slots and their availability")
 def list_slots(
     role: AnyRole, settings: SettingsDep, db: StoreDep, now: NowDep,
     service: Annotated[str, Query(min_length=1, max_length=64)],
     date_from: date, date_to: date,
     site: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     available: Annotated[bool, Query(description="only open slots with a free place")] = False,
-) -> Items[SlotOut]:
+) -> SlotItems:
+    """`openings` says when the slots that are not bookable yet open (`available=true` leaves them out
+    of `items`)."""
     start, end = day_bounds(date_from, date_to, settings.tz)
-    views = db.run(store.list_slots, service, start, end, site=site, available_only=available, now=now)
-    return Items[SlotOut](items=[SlotOut.of(v, settings.tz) for v in views])
+    views, later = db.run(_listing, service, start, end, site=site, available_only=available, now=now)
+    return SlotItems(items=[SlotOut.of(v, settings.tz) for v in views], openings=openings(later, settings.tz, now))
 
 
 @router.get("/{slot_id}", response_model=SlotOut, summary="One slot")
