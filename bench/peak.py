@@ -1,17 +1,24 @@
 """Peak load: N booking calls arriving within a few seconds (a 9:00 rush), through the real Asterisk
 into a real `ivr serve` process (SQLite, its own database, Whisper base, Open JTalk).
 
-    python bench/peak.py [--calls 8,16,32,48] [--workers K] [--spread 5] [--profile] [--write]
+    python bench/peak.py [--calls 8,16,32,48] [--via local|sip|local,sip] [--workers K] [--spread 5]
+                         [--profile] [--write]
 
 The callers cost next to nothing, so that the figures are the product's: one asyncio process places
-every call (AMI `Originate` of `Local/probe@test-caller`, whose other side runs an AudioSocket back
-to this process, as `ivr.simulator.caller` does). Each caller's answers are Open JTalk renderings in
-a caller voice unlike the IVR's (speed 1.05, half tone −3, through the phone channel: band limit,
-noise, mu-law), made once before the first call. A caller hears the IVR by loudness alone: a prompt
+every call. `--via local` (the default): AMI `Originate` of `Local/probe@test-caller`, whose other
+side runs an AudioSocket back to this process, as `ivr.simulator.caller` does. `--via sip`: each
+caller is a SIP user agent of its own (`bench/sip_caller.py`) calling the `trunk` endpoint from
+127.0.0.1, G.711 μ-law RTP both ways and RFC 4733 keys. `--via local,sip` runs a round of each for
+every N; with `--write`, rows of a transport the run did not measure are kept from the section.
+
+Each caller's answers are Open JTalk renderings in a caller voice unlike the IVR's (speed 1.05,
+half tone −3, through the phone channel: band limit, noise, mu-law), made once before the first
+call. A caller hears the IVR by loudness alone: a prompt
 ends after 0.7 s without voice, and which prompt it was comes from its loudness envelope matched
 against the line's own prompts rendered once in the IVR's voice (`bench/prompt_match.py`), not
-from a recognizer. Keys are sent like the simulator sends them (AMI `PlayDTMF` on the caller's side
-of the Local channel, so the IVR receives them like a phone's).
+from a recognizer. Over Local channels keys are sent like the simulator sends them (AMI `PlayDTMF`
+on the caller's side of the Local channel, so the IVR receives them like a phone's); over SIP as
+RFC 4733 events in the caller's RTP.
 
 Each caller books: 予約をお願いします; its own ticket number digit by digit; 昭和40年5月6日です; the
 round's date; a time (callers spread over the day's 14 half-hour slots, each with room for all of
@@ -58,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.prompt_match import PREFIX, VOICED_DB, Parse, PromptLibrary, envelope  # noqa: E402
 from bench.sections import replace_section  # noqa: E402
+from bench.sip_caller import SipDialer  # noqa: E402
 from dialogs.engine import callback_steps, keypad_prompt  # noqa: E402
 from dialogs.readings import birthdate_reading, date_reading, digits_reading, time_reading  # noqa: E402
 from dialogs.render import render as render_text  # noqa: E402
@@ -439,7 +447,7 @@ class CallLog:
 class Dialer(CallerSimulator):
     """The simulator's AudioSocket server, AMI channel tracking and Originate, without its scenarios."""
 
-    async def connect(self, caller_id: str) -> tuple[Any, str, str, str]:
+    async def connect(self, caller_id: str) -> LocalCall:
         cfg = self.config
         key = str(uuid.uuid4())
         ivr_id, caller_uid = str(uuid.uuid4()), str(uuid.uuid4())
@@ -456,7 +464,7 @@ class Dialer(CallerSimulator):
             conn = await asyncio.wait_for(self._waiting[key], cfg.answer_timeout)
         except TimeoutError as exc:
             raise SimulatorError("Asterisk never connected the call") from exc
-        return conn, key, ivr_id, caller_uid
+        return LocalCall(self, conn, key, ivr_id, caller_uid)
 
     def release(self, key: str, ivr_id: str, caller_uid: str) -> None:
         self._waiting.pop(key, None)
@@ -474,6 +482,28 @@ class Dialer(CallerSimulator):
         raise SimulatorError("no AMI Newchannel event for the call")
 
 
+class LocalCall:
+    """A Local channel call as a caller uses it (like `bench.sip_caller.SipCall`): the AudioSocket
+    connection of the caller's side, and keys by AMI `PlayDTMF` on that side's channel."""
+
+    def __init__(self, dialer: Dialer, conn: Any, key: str, ivr_id: str, caller_uid: str) -> None:
+        self.dialer, self.conn, self.ids = dialer, conn, (key, ivr_id, caller_uid)
+        self.sender = conn.sender
+
+    def inbound(self) -> Any:
+        return self.conn.inbound()
+
+    async def hangup(self) -> None:
+        await self.conn.hangup()
+
+    async def press(self, key: str) -> None:
+        channel = await self.dialer.channel(self.ids[2])
+        await self.dialer.ami.play_dtmf(channel, key)
+
+    def release(self) -> None:
+        self.dialer.release(*self.ids)
+
+
 @dataclass(frozen=True)
 class CallerConfig:
     gap: float = 0.7
@@ -486,7 +516,7 @@ class CallerConfig:
 class Caller:
     """One simulated resident on the line."""
 
-    def __init__(self, dialer: Dialer, plan: Plan, library: PromptLibrary, answers: dict[str, Answer],
+    def __init__(self, dialer: Dialer | SipDialer, plan: Plan, library: PromptLibrary, answers: dict[str, Answer],
                  voices: Voices, config: CallerConfig) -> None:
         self.dialer, self.plan, self.library, self.answers = dialer, plan, library, answers
         self.voices, self.config = voices, config
@@ -510,12 +540,12 @@ class Caller:
     async def run(self) -> CallLog:
         await asyncio.sleep(self.plan.delay)
         try:
-            conn, *ids = await self.dialer.connect(self.plan.caller_id)
+            conn = await self.dialer.connect(self.plan.caller_id)
         except Exception as exc:  # noqa: BLE001 - reported as a failed call
             self.log.errors.append(f"not connected: {exc}")
             self.log.ended_by = "error"
             return self.log
-        self.conn, self.ids = conn, ids
+        self.conn = conn
         started = self.loop.time()
         reader = asyncio.create_task(self._read())
         try:
@@ -533,7 +563,7 @@ class Caller:
                 await asyncio.wait_for(reader, 5)
             except (TimeoutError, asyncio.CancelledError):
                 reader.cancel()
-            self.dialer.release(*ids)
+            conn.release()
         self.log.duration = round(self.loop.time() - started, 2)
         return self.log
 
@@ -683,9 +713,8 @@ class Caller:
     async def _press(self, step: str, keys: str) -> bool:
         self.log.said.append((round(self.loop.time(), 3), step, f"[keys {keys}]"))
         self.step = step
-        channel = await self.dialer.channel(self.ids[2])
         for key in keys:
-            await self.dialer.ami.play_dtmf(channel, key)
+            await self.conn.press(key)
             await asyncio.sleep(self.config.digit_gap)
         self.answer_end = self.loop.time()
         self.answer_was_speech = False
@@ -721,6 +750,7 @@ class Round:
     load_before: float
     other_pytest: int  # other pytest processes seen at the round's start or end
     others_cpu: float  # CPU seconds the rest of the machine used during the round
+    via: str = "local"  # how the calls came in: "local" (Local channels) or "sip" (the trunk)
 
 
 def api_bookings(http: str, token: str, day: date) -> int:
@@ -765,9 +795,12 @@ class Bench:
                               TIMES[i % len(TIMES)], round(delays[i], 3)))
         return plans
 
-    async def run(self, rounds: list[int]) -> tuple[list[Round], dict]:
+    async def run(self, rounds: list[int], vias: list[str]) -> tuple[list[Round], dict]:
+        """One round per N and transport (for each N, the transports one after the other), after one
+        warm-up call per transport (placed together)."""
         args, workdir = self.args, self.workdir
         self.seats = args.seats or max(rounds)
+        runs = [(n, via) for n in rounds for via in vias]
         url = f"sqlite:///{workdir / 'peak.db'}"
         upgrade(url)
         engine = make_engine(url)
@@ -775,16 +808,16 @@ class Bench:
         settings = Settings()
         tz = settings.tz
         today = datetime.now(tz).date()
-        days = bench_days(today, len(rounds) + 1)  # the first for the warm-up call
-        for n, day in zip([1, *rounds], days):
+        days = bench_days(today, len(runs) + 1)  # the first for the warm-up calls
+        for n, day in zip([len(vias), *(n for n, _ in runs)], days):
             spec = BatchSpec(service=SERVICE, site=SITE, date_from=day, date_to=day, times=RELEASE_TIMES,
                              every_minutes=30, capacity=math.ceil(n / len(TIMES)) + 1, timezone=settings.timezone)
             run_in_transaction(factory, store.release_batch, spec, actor="bench", now=datetime.now(UTC))
 
         # what the callers say and what they know the line says: rendered once, before any call
         script = load_script(ROOT / "dialogs" / "scripts" / "vaccine.yaml")
-        tickets = make_tickets(1 + sum(rounds), self.rng)
-        plans_by_round = [self.plans(n, day, tickets) for n, day in zip([1, *rounds], days)]
+        tickets = make_tickets(len(vias) + sum(n for n, _ in runs), self.rng)
+        plans_by_round = [self.plans(n, day, tickets) for n, day in zip([len(vias), *(n for n, _ in runs)], days)]
         started = time.monotonic()
         line, voices = LineVoice(settings, workdir / "cache-line"), Voices(workdir / "cache-caller")
         base = common_library(script, line)
@@ -802,10 +835,11 @@ class Bench:
 
         secret, token = uuid.uuid4().hex, uuid.uuid4().hex
         ami_port, audiosocket, http = free_port(), f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        sip_port = free_port(socket.SOCK_DGRAM)
         asterisk = AsteriskRuntime(RuntimeConfig(
             ami_user="madoguchi-bench", ami_secret=secret, instance=f"peak-{os.getpid()}", ami_port=ami_port,
-            sip_bind=f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", audiosocket=audiosocket, test_context=True,
-            line_seats=self.seats))
+            sip_bind=f"127.0.0.1:{sip_port}", audiosocket=audiosocket, test_context=True,
+            line_seats=self.seats, trunk_host="127.0.0.1"))  # INVITEs from this address are the carrier's
         asterisk.up()
         env = {**os.environ, "MADOGUCHI_DB": url, "MADOGUCHI_HTTP": http, "MADOGUCHI_AUDIOSOCKET": audiosocket,
                "MADOGUCHI_AMI": f"127.0.0.1:{ami_port}", "MADOGUCHI_AMI_USER": "madoguchi-bench",
@@ -821,6 +855,7 @@ class Bench:
         serve = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
         ami = AmiClient("127.0.0.1", ami_port, caller_ami_user("madoguchi-bench"), secret)  # may Originate
         dialer: Dialer | None = None
+        sip = SipDialer(("127.0.0.1", sip_port), answer_timeout=60)
         spy: subprocess.Popen | None = None
         extra: dict = {"prep": prep}
         try:
@@ -832,18 +867,21 @@ class Bench:
             await dialer.start()
             config = CallerConfig(gap=args.gap, reply_timeout=args.reply_timeout)
 
-            async def place(plans: list[Plan]) -> list[CallLog]:
-                callers = [Caller(dialer, p, *prepared[p.index], voices, config) for p in plans]
+            dialers = {"local": dialer, "sip": sip}
+
+            async def place(plans: list[Plan], vias: list[str]) -> list[CallLog]:
+                callers = [Caller(dialers[via], p, *prepared[p.index], voices, config) for p, via in zip(plans, vias)]
                 return list(await asyncio.gather(*(c.run() for c in callers)))
 
             await settle(serve.pid)
-            warm = await place(plans_by_round[0])  # renders what the IVR caches, loads what it loads lazily
-            extra["warmup"] = summary_of(warm[0])
+            # renders what the IVR caches, loads what it loads lazily (Asterisk's SIP side too)
+            warm = await place(plans_by_round[0], vias)
+            extra["warmup"] = [summary_of(log) | {"via": via} for log, via in zip(warm, vias)]
             if args.profile:
                 spy = start_profiler(serve.pid, workdir / "profile.txt")
                 threads0 = thread_cpu(serve.pid)
             results = []
-            for n, day, plans in zip(rounds, days[1:], plans_by_round[1:]):
+            for (n, via), day, plans in zip(runs, days[1:], plans_by_round[1:]):
                 await settle(serve.pid)
                 load, pytests = os.getloadavg()[0], other_pytests()
                 asterisk_pid = asterisk.pid()
@@ -853,7 +891,7 @@ class Bench:
                 sampler.start()
                 since = datetime.now(UTC)
                 t0 = time.monotonic()
-                logs = await place(plans)
+                logs = await place(plans, [via] * n)
                 wall = time.monotonic() - t0
                 peak = await sampler.stop()
                 cpu1, bench1, busy1 = tree_usage(serve.pid)[0], own_cpu(), machine_busy()
@@ -867,7 +905,7 @@ class Bench:
                 others = (busy1 - busy0) - (cpu1 - cpu0) - (bench1 - bench0) - (ast1 - ast0)
                 results.append(Round(n, day, logs, wall, cpu1 - cpu0, peak, peak_rss(serve.pid), ast1 - ast0,
                                      bench1 - bench0, await asyncio.to_thread(api_bookings, http, token, day),
-                                     outcomes, load, max(pytests, other_pytests()), others))
+                                     outcomes, load, max(pytests, other_pytests()), others, via))
                 print(render_round(results[-1]), flush=True)
                 self._save(results[-1])
             if spy is not None:
@@ -881,6 +919,7 @@ class Bench:
                 spy.wait(30)
             if dialer is not None:
                 await dialer.close()
+            await sip.close()
             await ami.close()
             serve.terminate()
             try:
@@ -916,7 +955,7 @@ class Bench:
 
     def _save(self, result: Round) -> None:
         """Each call's transcript by labels, and the prompts callers could not place (as WAV)."""
-        folder = self.workdir / f"round-{result.calls}"
+        folder = self.workdir / f"round-{result.via}-{result.calls}"
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.wav"):
             stale.unlink()
@@ -1049,7 +1088,7 @@ def figures(result: Round) -> dict:
     latencies = [x for log in logs for x in log.latencies]
     yes = [log.yes_to_booked for log in logs if log.yes_to_booked is not None]
     return {
-        "calls": result.calls, "booked": len(booked), "as_planned": sum(log.booked_as_planned for log in booked),
+        "via": result.via, "calls": result.calls, "booked": len(booked), "as_planned": sum(log.booked_as_planned for log in booked),
         "api": result.api_bookings, "turned_away": 0,
         "transferred": sum(1 for log in failed if log.transferred),
         "wrong_person": sum(1 for log in failed if not log.transferred and log.heard_booked),
@@ -1074,7 +1113,7 @@ def figures(result: Round) -> dict:
 
 def render_round(result: Round) -> str:
     f = figures(result)
-    return (f"N={f['calls']}: booked {f['booked']}/{f['calls']} (API {f['api']}), under a misheard ticket "
+    return (f"{VIA_LABEL[f['via']]} N={f['calls']}: booked {f['booked']}/{f['calls']} (API {f['api']}), under a misheard ticket "
             f"{f['wrong_person']}, transferred {f['transferred']}, "
             f"IVR ended {f['ivr_ended']}, caller gave up {f['gave_up']}, errors {f['errors']}, 不具合 {f['apology']}; reply p50 {f['p50']:.2f} "
             f"p95 {f['p95']:.2f} s; yes->booked p50 {f['yes50']:.2f} p95 {f['yes95']:.2f} s; call {f['duration']:.1f} s; "
@@ -1083,15 +1122,70 @@ def render_round(result: Round) -> str:
             f"rest of the machine {result.others_cpu:.0f} CPU s")
 
 
-def render(results: list[Round], extra: dict, command: str, args: argparse.Namespace) -> str:
+VIA_LABEL = {"local": "Local", "sip": "SIP"}
+EARLIER = " (earlier)"  # a row kept from the section as it was, for a transport this run did not measure
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Rows of the section's two tables kept for the transports this run did not measure."""
+
+    main: list[tuple[int, int, str]]  # (calls, transport order, row) of the first table
+    detail: list[tuple[int, int, str]]  # ... of the second
+    sources: list[str]  # the runs they came from (command and date)
+
+
+def _tables(text: str) -> list[list[str]]:
+    tables, current = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            current.append(line.strip())
+        elif current:
+            tables.append(current)
+            current = []
+    return tables + ([current] if current else [])
+
+
+def carried_rows(section: str, measured: set[str]) -> Carried:
+    """The rows of `section` (the peak section as it is in the document) for transports not in
+    `measured`, marked as earlier. Rows from before the via column existed are Local rows."""
+    main = section.split(PROFILE_BEGIN)[0]
+    head = re.search(r"`(python bench/peak\.py[^`]*)`[^\n]*?(\d{4}-\d{2}-\d{2})", main)
+    own_source = f"`{head.group(1)}`, {head.group(2)}" if head else "an earlier run"
+    note = re.search(r"Rows marked \*\(earlier\)\* come from (.+?)\. They are kept", main)
+    kept: list[list[tuple[int, int, str]]] = [[], []]
+    sources: list[str] = []
+    for table, rows in zip(_tables(main)[:2], kept):
+        has_via = table[0].strip("| ").lower().startswith("via")
+        for row in table[2:]:
+            cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+            label = cells[0] if has_via else "Local"
+            rest = cells[1:] if has_via else cells
+            was_earlier = label.endswith(EARLIER)
+            via = {v: k for k, v in VIA_LABEL.items()}.get(label.removesuffix(EARLIER))
+            if via is None or via in measured or not rest or not rest[0].isdigit():
+                continue
+            rows.append((int(rest[0]), list(VIA_LABEL).index(via),
+                         "| " + " | ".join([VIA_LABEL[via] + EARLIER, *rest]) + " |"))
+            source = note.group(1) if was_earlier and note else own_source
+            if source not in sources:
+                sources.append(source)
+    return Carried(kept[0], kept[1], sources)
+
+
+def render(results: list[Round], extra: dict, command: str, args: argparse.Namespace,
+           earlier: Carried | None = None) -> str:
     workers = args.workers or 1
+    earlier = earlier or Carried([], [], [])
+    vias = sorted({r.via for r in results}, key=list(VIA_LABEL).index)
     lines = [
         "## Peak load: a 9:00 rush of booking calls (integration)", "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}: N booking "
         f"calls starting within {args.spread:g} s of each other, through the real Asterisk 22 into one `ivr serve` "
         f"process ({workers} IVR worker{'s' if workers > 1 else ''}, SQLite in WAL mode on its own database, Whisper "
-        "base, Open JTalk in its synthesis worker processes), after one warm-up call; the rounds run one after the "
-        "other in the same service, each on a day of its own with room in every slot. The callers are one asyncio "
+        "base, Open JTalk in its synthesis worker processes), after one warm-up call per transport; the rounds run one "
+        "after the other in the same service (for each N, " + " then ".join(VIA_LABEL[v] for v in vias) + "), each on "
+        "a day of its own with room in every slot. The callers are one asyncio "
         "process (`bench/peak.py`) with no recognizer: their answers are Open JTalk renderings made once, in the "
         "simulator's caller voice (speed 1.05, half tone −3; at +2 Whisper base heard 昭和 as 動画) through the "
         "phone channel (band limit, noise, μ-law); a prompt ends after 0.7 s without voice, and which prompt it "
@@ -1101,27 +1195,39 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
         "round's date, one of the day's 14 half-hour slots (午前10時半でお願いします; said again as 午前10時30分です), "
         "はい at the read-back, and waits for the code and the IVR's hang-up. It answers a confirmation of what it "
         "said はい, a confirmation or read-back of anything else いいえ、違います (then 日にちを変えます at the change "
-        "menu, giving up after three wrong read-backs), and a request for keys with the keys (AMI `PlayDTMF` on "
-        "its side of the Local channel, as the simulator sends them).", "",
-        "| calls | booked | turned away | failed: booked under a misheard ticket / transferred / IVR hung up / "
+        "menu, giving up after three wrong read-backs), and a request for keys with the keys.", "",
+        "*Via* is how the calls reach Asterisk. **Local**: AMI `Originate` of `Local/probe@test-caller` into the "
+        "inbound context; the caller's side of the Local channel runs an AudioSocket back to this process (signed "
+        "linear audio, no codec), keys by AMI `PlayDTMF` on that side. **SIP**: every caller is a SIP user agent "
+        "of its own in this process (`bench/sip_caller.py`, two UDP sockets per call): an INVITE from 127.0.0.1 to "
+        "the `trunk` endpoint (identified by that address, as a carrier is), G.711 μ-law RTP both ways, one packet "
+        "every 20 ms (silence while it says nothing, as a phone without silence suppression), keys as RFC 4733 "
+        "events (100 ms each), BYE to hang up; one 20 ms timer paces every caller's packets. Over SIP Asterisk "
+        "also runs chan_pjsip, the RTP stack and the μ-law ⇄ linear transcoding: its CPU is in the second table.", "",
+        "| via | calls | booked | turned away | failed: booked under a misheard ticket / transferred / IVR hung up / "
         "caller gave up / error | heard 不具合 "
         "| reply p50 / p95 (s) | はい → 予約しました p50 / p95 (s) | booking call median (s) | `ivr serve` CPU s / call "
         "| `ivr serve` peak RSS (MiB) | bench CPU s / call |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [figures(r) for r in results]
+    order = list(VIA_LABEL).index
+    main_rows = list(earlier.main)
     for f in rows:
-        lines.append(
-            f"| {f['calls']} | {f['booked']}/{f['calls']} | {f['turned_away']} | {f['wrong_person']} / {f['transferred']} / "
-            f"{f['ivr_ended']} / "
+        main_rows.append((f["calls"], order(f["via"]), (
+            f"| {VIA_LABEL[f['via']]} | {f['calls']} | {f['booked']}/{f['calls']} | {f['turned_away']} | "
+            f"{f['wrong_person']} / {f['transferred']} / {f['ivr_ended']} / "
             f"{f['gave_up']} / {f['errors']} | {f['apology']} | {f['p50']:.2f} / {f['p95']:.2f} | "
-            f"{f['yes50']:.2f} / {f['yes95']:.2f} | {f['duration']:.0f} | {f['cpu']:.1f} | {f['rss']:.0f} | {f['bench']:.2f} |")
+            f"{f['yes50']:.2f} / {f['yes95']:.2f} | {f['duration']:.0f} | {f['cpu']:.1f} | {f['rss']:.0f} | "
+            f"{f['bench']:.2f} |")))
+    lines += [row for *_, row in sorted(main_rows, key=lambda r: r[:2])]
+    per_row = ", ".join(f"{VIA_LABEL[f['via']]} {f['calls']}: {{}}" for f in rows)
     lines += [
         "",
         "*Booked*: the caller's own booking found in the store afterwards by its ticket number and birth date ("
-        + ", ".join(f"{f['as_planned']}" for f in rows) + " of them at the slot the caller asked for), and the "
+        + per_row.format(*(f["as_planned"] for f in rows)) + " of them at the slot the caller asked for), and the "
         "same count through the staff API, `GET /api/v1/bookings?service=vaccine&date=` ("
-        + ", ".join(f"{f['api']}" for f in rows) + "). *Turned away*: the line has "
+        + per_row.format(*(f["api"] for f in rows)) + "). *Turned away*: the line has "
         f"{args.seats or max(f['calls'] for f in rows)} seats (Asterisk's admission queue `madoguchi-line`, `--seats`), "
         "as many as the largest round: every call is taken, so 0 by construction. *Failed*: booked under a misheard ticket (the "
         "caller heard 予約しました and its code, but the IVR had taken a wrong ticket number without confirming it: "
@@ -1135,20 +1241,27 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
         "store and synthesis; answers by key are left out. *はい → 予約しました*: the same from the final はい "
         "(confirm in the store, then the code read-back). *CPU* and *peak RSS*: the `ivr serve` process tree "
         "(synthesis and IVR worker processes included) from `/proc`: CPU over the round divided by N; RSS the "
-        "largest sum, sampled once a second. *Bench CPU*: this caller process's own CPU time per call.", "",
-        "| calls | round wall (s) | bench CPU, % of one core | Asterisk CPU s / call | `ivr serve` main VmHWM (MiB) "
+        "largest sum, sampled once a second. *Bench CPU*: this caller process's own CPU time per call (over SIP "
+        "that includes every caller's SIP, RTP packets and μ-law coding).", "",
+        "| via | calls | round wall (s) | bench CPU, % of one core | Asterisk CPU s / call | `ivr serve` main VmHWM (MiB) "
         "| replies timed | confirmations of what was said | reprompts | keypad requests | prompts not placed "
         "| pauses ≥ 0.7 s inside prompts: count (median / max s) | outcomes (call records) | load avg before "
         "| other pytest | rest of the machine, CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    detail_rows = list(earlier.detail)
     for f, r in zip(rows, results):
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r.outcomes.items(), key=lambda kv: -kv[1]))
-        lines.append(
-            f"| {f['calls']} | {f['wall']:.0f} | {100 * f['bench_share']:.1f} | {f['asterisk']:.2f} | {f['hwm']:.0f} | "
+        detail_rows.append((f["calls"], order(f["via"]), (
+            f"| {VIA_LABEL[f['via']]} | {f['calls']} | {f['wall']:.0f} | {100 * f['bench_share']:.1f} | "
+            f"{f['asterisk']:.2f} | {f['hwm']:.0f} | "
             f"{f['replies']} | {f['confirmations']} | {f['reprompts']} | {f['keypads']} | {f['unknown']} | "
-            f"{f['pauses']} ({f['pause50']:.2f} / {f['pause_max']:.2f}) | {outcomes} | {r.load_before:.1f} | {r.other_pytest} "
-            f"| {r.others_cpu:.0f} |")
+            f"{f['pauses']} ({f['pause50']:.2f} / {f['pause_max']:.2f}) | {outcomes} | {r.load_before:.1f} | "
+            f"{r.other_pytest} | {r.others_cpu:.0f} |")))
+    lines += [row for *_, row in sorted(detail_rows, key=lambda r: r[:2])]
+    if earlier.main or earlier.detail:
+        lines += ["", "Rows marked *(earlier)* come from " + "; ".join(earlier.sources) + ". They are kept from the "
+                  "section as it was, for a transport this run did not measure; the text around them describes this run."]
     prep = extra.get("prep", {})
     lines += ["", f"Preparing the callers took {prep.get('seconds', 0)} s before the first call "
               f"({prep.get('line_pieces', 0)} pieces of the IVR's prompts and {prep.get('caller_phrases', 0)} caller "
@@ -1221,9 +1334,20 @@ async def explain_unknown(results: list[Round]) -> dict:
     return {"total": len(heard), "kinds": [(step, kind, n, examples[(step, kind)]) for (step, kind), n in kinds.most_common()]}
 
 
+def via_list(value: str) -> list[str]:
+    """`local`, `sip`, `local,sip` or `sip,local` (the order of the rounds for each N)."""
+    vias = [v.strip().lower() for v in value.split(",") if v.strip()]
+    if not vias or len(set(vias)) != len(vias) or any(v not in VIA_LABEL for v in vias):
+        raise argparse.ArgumentTypeError(f"expected local, sip or local,sip, got {value!r}")
+    return vias
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", default="8,16,32,48", help="comma-separated N per round")
+    parser.add_argument("--via", "--transport", default="local", type=via_list,
+                        help="how the calls come in: local (AMI Originate of Local channels), sip (SIP user agents "
+                             "calling the trunk), or local,sip (one round of each per N)")
     parser.add_argument("--seats", type=int, default=0,
                         help="calls Asterisk admits to the IVR at once (default: the largest round, so none waits)")
     parser.add_argument("--workers", type=int, default=0, help="`ivr serve --workers K` (default: not given)")
@@ -1239,14 +1363,16 @@ def main(argv: list[str] | None = None) -> None:
     for stale in args.workdir.glob("peak.db*"):
         stale.unlink()
     rounds = [int(n) for n in args.calls.split(",")]
-    results, extra = asyncio.run(Bench(args).run(rounds))
+    results, extra = asyncio.run(Bench(args).run(rounds, args.via))
     extra["unknown"] = asyncio.run(explain_unknown(results))
     command = "python bench/peak.py " + " ".join(argv if argv is not None else sys.argv[1:])
     doc = ROOT / "docs" / "BENCHMARKS.md"
     if args.profile:
         report = render_profile(extra.get("profile", {}), results, extra, command.strip())
     else:
-        report = render(results, extra, command.strip(), args)
+        text = doc.read_text()
+        section = text[text.index(BEGIN): text.index(END)] if BEGIN in text and END in text else ""
+        report = render(results, extra, command.strip(), args, carried_rows(section, set(args.via)))
     print(report)
     (args.workdir / ("report-profile.md" if args.profile else "report.md")).write_text(report)
     if not args.write:
