@@ -13,10 +13,9 @@ every N; with `--write`, rows of a transport the run did not measure are kept fr
 
 Each caller's answers are Open JTalk renderings in a caller voice unlike the IVR's (speed 1.05,
 half tone −3, through the phone channel: band limit, noise, mu-law), made once before the first
-call. A caller hears the IVR by loudness alone: a prompt
-ends after 0.7 s without voice, and which prompt it was comes from its loudness envelope matched
-against the line's own prompts rendered once in the IVR's voice (`bench/prompt_match.py`), not
-from a recognizer. Over Local channels keys are sent like the simulator sends them (AMI `PlayDTMF`
+call. A caller hears the IVR by loudness alone: a prompt ends after 0.7 s without voice, and which
+prompt it was comes from its loudness envelope matched against the line's own prompts rendered
+once in the IVR's voice (`bench/prompt_match.py`), not from a recognizer. Over Local channels keys are sent like the simulator sends them (AMI `PlayDTMF`
 on the caller's side of the Local channel, so the IVR receives them like a phone's); over SIP as
 RFC 4733 events in the caller's RTP.
 

@@ -165,17 +165,16 @@ class SipCall:
             yield item  # type: ignore[misc]
 
     async def press(self, key: str) -> None:
-        """Send one key (100 ms of events and the end packets); returns when its last packet is out."""
+        """Send one key (100 ms of events and the end packets); returns when its last packet is out,
+        or the call has ended."""
         if self.closed.is_set():
             return
         self.keys_sent = asyncio.Event()
         self.stream.press(key)
-        closing = asyncio.ensure_future(self.closed.wait())
         try:
-            await asyncio.wait([asyncio.ensure_future(self.keys_sent.wait()), closing], timeout=2.0,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
+            await asyncio.wait_for(self.keys_sent.wait(), 2.0)
+        except TimeoutError:
+            pass
 
     async def hangup(self) -> None:
         """BYE, sent again until answered (at most a few seconds), then the call is over."""
@@ -199,6 +198,8 @@ class SipCall:
     def _end(self) -> None:
         if not self.closed.is_set():
             self.closed.set()
+            if self.keys_sent is not None:
+                self.keys_sent.set()
             self.sender.close()
             self._inbound.put_nowait(_EOF)
 
