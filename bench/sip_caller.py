@@ -151,9 +151,16 @@ class SipCall:
 
     # -- RTP ----------------------------------------------------------------------------------
     def _on_rtp(self, data: bytes, addr: Any) -> None:
-        packet = parse_rtp(data)
-        if packet is not None and packet.payload_type == PCMU and not self.closed.is_set():
-            self._inbound.put_nowait(Audio(from_ulaw(packet.payload)))
+        if self.closed.is_set():
+            return
+        if len(data) > 12 and data[0] == 0x80 and data[1] & 0x7F == PCMU:  # a plain PCMU packet: most of them
+            payload = data[12:]
+        else:
+            packet = parse_rtp(data)
+            if packet is None or packet.payload_type != PCMU:
+                return
+            payload = packet.payload
+        self._inbound.put_nowait(Audio(from_ulaw(payload)))
 
     # -- the call, as the bench uses it -------------------------------------------------------
     async def inbound(self) -> AsyncIterator[Audio]:
