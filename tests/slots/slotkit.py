@@ -10,6 +10,7 @@ from slots.person import Person
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 KEY = b"test-person-key"
+MAX_OPEN = 40  # connections a crowd holds at once (PostgreSQL here allows 100, shared with other suites)
 
 
 def person(n: int, birthdate: date = date(1950, 1, 1)) -> Person:
@@ -19,6 +20,27 @@ def person(n: int, birthdate: date = date(1950, 1, 1)) -> Person:
 def spec(capacity: int = 2, *, days: int = 1, times=("09:00-10:00",), every: int = 30, opens_at=None,
          service: str = "vaccine", site: str = "市役所", first: date = date(2026, 12, 1)) -> BatchSpec:
     return BatchSpec(service, site, first, first + timedelta(days=days - 1), tuple(times), every, capacity, opens_at)
+
+
+def crowd(n: int, work) -> list:
+    """Run work(i) for i in range(n) on n threads released together (at most MAX_OPEN inside at
+    once); return their results or exceptions, in order of i."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(n)
+    gate = threading.BoundedSemaphore(MAX_OPEN)
+
+    def one(i):
+        barrier.wait()
+        with gate:
+            try:
+                return work(i)
+            except Exception as error:  # noqa: BLE001 - returned for the test to inspect
+                return error
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(one, range(n)))
 
 
 def book_from_process(url: str, slot_id: int, first: int, count: int, max_open: int) -> list[str]:

@@ -13,7 +13,7 @@ import multiprocessing
 import random
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -23,10 +23,9 @@ from slots import store
 from slots.db import make_engine, make_sessionmaker, run_in_transaction
 from slots.errors import AlreadyBooked, HoldExpired, SlotFull
 from slots.models import AuditEntry, Booking, Hold, Slot
-from slotkit import NOW, book_from_process, person, spec
+from slotkit import MAX_OPEN, NOW, book_from_process, crowd, person, spec
 
 BOOKERS = 200
-MAX_OPEN = 40
 STEPS = 70  # per worker; enough that every operation races many times (checked below)
 
 
@@ -36,23 +35,6 @@ def racing(db_url):
     engine = make_engine(db_url, pool="null")
     yield make_sessionmaker(engine)
     engine.dispose()
-
-
-def crowd(n: int, work) -> list:
-    """Run work(i) for i in range(n) on n threads released together; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    gate = threading.BoundedSemaphore(MAX_OPEN)
-
-    def one(i):
-        barrier.wait()
-        with gate:
-            try:
-                return work(i)
-            except Exception as error:  # noqa: BLE001 - returned for the test to inspect
-                return error
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(one, range(n)))
 
 
 def test_200_bookers_on_a_capacity_5_slot_make_exactly_5_bookings(racing, slots_of):
