@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed, e.g. "127.0.0.1"
     login_max_failures: int = 5  # failed dashboard logins per account and per client address ...
     login_window_seconds: int = 300  # ... within this window; then 429 with Retry-After
+    # Booking actions per client address per minute (then 429 with Retry-After), so that one script
+    # cannot take every place at an opening; 0: no limit (e.g. for bench/web.py, which books from one address)
+    web_rate_per_minute: int = Field(default=20, ge=0)  # /yoyaku/: identify, hold and confirm together
+    web_rate_api_per_minute: int = Field(default=120, ge=0)  # POST /api/v1/holds (a front end serves many residents)
 
     asr_backend: Literal["auto", "whisper", "vosk"] = "auto"
     models_dir: Path = Path("asr_models")

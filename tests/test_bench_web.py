@@ -6,7 +6,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from bench.web import SlotState, answer_kind, capacity_for, is_failure, percentile, render, store_problems, summarize
+from bench.web import (
+    SlotState,
+    answer_kind,
+    capacity_for,
+    is_failure,
+    percentile,
+    render,
+    service_env,
+    store_problems,
+    summarize,
+)
+from ivr.config import Settings
 
 
 def slot(**changes) -> SlotState:
@@ -84,3 +95,11 @@ def test_rounds_summarized_by_median_and_rendered():
 def test_render_names_store_problems():
     row = summarize([round_result(40.0, problems=["slot 3: 1 live holds left (held=1)"])])
     assert "PROBLEMS: slot 3: 1 live holds left (held=1)" in render([row], "python bench/web.py", workers=1, spread=1.0)
+
+
+def test_the_service_runs_without_the_per_client_hold_limit(tmp_path, monkeypatch):
+    """Every resident of the bench comes from one address: the hold rate limit would stop the run."""
+    for name, value in service_env(tmp_path, 500, "INFO").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.web_rate_api_per_minute == 0 and settings.channel_max_holds == 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ivr.config import Credential, Settings
 from ivr.http import clock, transactions
+from ivr.http.clients import RateLimit, client_of
 from ivr.http.transactions import Transactions
 from ivr.live import LiveCalls
 from ivr.metrics import Metrics
@@ -88,6 +90,28 @@ def require(*roles: str) -> Callable[..., str]:
         return credential.role
 
     return dependency
+
+
+class RateLimited(Exception):
+    """The client address is over its limit; `retry_after` whole seconds until it is not."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many requests; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ClientLimit:
+    limit: RateLimit
+    proxies: tuple  # MADOGUCHI_TRUSTED_PROXIES: whose X-Forwarded-For counts
+
+
+async def hold_rate(request: Request) -> None:
+    """MADOGUCHI_WEB_RATE_API_PER_MINUTE holds per client address: beyond, 429 `rate_limited`."""
+    client_limit: ClientLimit = request.app.state.hold_rate
+    wait = client_limit.limit.take(client_of(request, client_limit.proxies), clock.now(request))
+    if wait:
+        raise RateLimited(wait)
 
 
 async def store_of(request: Request) -> Transactions:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ivr.api.deps import RateLimited
 from ivr.api.hold_access import TooManyHolds
 from ivr.api.schemas import SlotOut
 from ivr.http.transactions import DatabaseUnavailable, is_outage
@@ -91,7 +92,16 @@ async def on_invalid_request(request: Request, error: Exception) -> JSONResponse
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+async def on_rate_limited(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RateLimited)
+    logger.info("%s %s: rate limit for a client address", request.method, request.url.path)
+    detail = {"reason": "rate_limited", "message": f"too many requests from this address; retry after {error.retry_after} s"}
+    return JSONResponse({"detail": detail, "reason": "rate_limited"}, status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                        headers={"Retry-After": str(error.retry_after)})
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RateLimited, on_rate_limited)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(DBAPIError, on_db_error)

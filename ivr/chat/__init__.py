@@ -20,7 +20,7 @@ from dialogs.script import load_script
 from ivr.chat.room import ChatRooms, store_runner
 from ivr.chat.routes import PREFIX, ChatRefused, refused_page, router
 from ivr.config import Settings
-from ivr.resident.limits import RateLimit
+from ivr.http.clients import RateLimit
 
 STATIC = Path(__file__).parent / "static"
 IDLE_SECONDS = 20 * 60

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from ivr.chat.room import ChatRoom, ChatRooms
 from ivr.http import clock
-from ivr.web.auth import client_address
+from ivr.http.clients import client_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +29,7 @@ def rooms(request: Request) -> ChatRooms:
 
 def limited(request: Request) -> None:
     chat = request.app.state.chat
-    peer = request.client.host if request.client else None
-    key = client_address(peer, request.headers.get("x-forwarded-for"), chat.proxies)
-    wait = chat.limit.take(key, clock.now(request))
+    wait = chat.limit.take(client_of(request, chat.proxies), clock.now(request))
     if wait:
         raise ChatRefused(429, f"アクセスが 多すぎます。{wait}秒ほど 待ってから、もう一度 ためしてください。", wait)
 

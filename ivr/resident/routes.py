@@ -16,6 +16,7 @@ from ivr.http import clock, transactions
 from ivr.resident import calendar
 from ivr.resident.forms import FormErrors, parse_identity
 from ivr.resident.site import (
+    TOO_MANY_ACTIONS,
     ResidentError,
     check_rate,
     checked_form,
@@ -83,6 +84,7 @@ def start(request: Request):
 
 @router.post("/")
 async def identify(request: Request):
+    check_rate(request, site(request).actions, TOO_MANY_ACTIONS)
     visit = visit_of(request)
     form = await checked_form(request, visit)
     check_rate(request, site(request).identify)
@@ -160,6 +162,7 @@ def _hold(session, slot_id: int, *, service: str, ttl: int, now: datetime, reque
 
 @router.post("/hold")
 async def hold(request: Request):
+    check_rate(request, site(request).actions, TOO_MANY_ACTIONS)
     visit = visit_of(request)
     form = await checked_form(request, visit)
     _identified(visit)
@@ -215,6 +218,7 @@ def review(request: Request):
 
 @router.post("/confirm")
 async def confirm(request: Request):
+    check_rate(request, site(request).actions, TOO_MANY_ACTIONS)
     visit = visit_of(request)
     await checked_form(request, visit)
     person = _identified(visit)

@@ -14,10 +14,9 @@ from fastapi.templating import Jinja2Templates
 
 from ivr.config import Settings
 from ivr.http import clock
-from ivr.resident.limits import RateLimit
+from ivr.http.clients import RateLimit, client_of
 from ivr.resident.options import ResidentOptions
 from ivr.resident.visit import COOKIE, Visit, VisitCodec
-from ivr.web.auth import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,7 @@ class ResidentSite:
     codec: VisitCodec
     requests: RateLimit
     identify: RateLimit
+    actions: RateLimit  # identify, hold and confirm: what takes places (MADOGUCHI_WEB_RATE_PER_MINUTE)
     proxies: tuple = ()  # MADOGUCHI_TRUSTED_PROXIES: whose X-Forwarded-For counts
     secure_cookies: bool = False
 
@@ -48,6 +48,7 @@ class ResidentSite:
         return cls(settings, options, VisitCodec(secret, options.session_minutes),
                    RateLimit(options.requests_per_minute, timedelta(minutes=1)),
                    RateLimit(options.identify_per_window, timedelta(seconds=options.identify_window_seconds)),
+                   RateLimit(options.actions_per_minute, timedelta(minutes=1)),
                    proxies=settings.proxy_networks(), secure_cookies=settings.production)
 
 
@@ -56,18 +57,20 @@ def site(request: Request) -> ResidentSite:
 
 
 def client(request: Request) -> str:
-    peer = request.client.host if request.client else None
-    return client_address(peer, request.headers.get("x-forwarded-for"), site(request).proxies)
+    return client_of(request, site(request).proxies)
 
 
 TOO_MANY = ("少し 待ってください", "アクセスが 多すぎます。{seconds}秒ほど 待ってから、もう一度 ためしてください。")
+TOO_MANY_ACTIONS = ("少し 待ってください",
+                    "短い あいだに 予約の 操作が 多すぎました。{seconds}秒ほど 待ってから、もう一度 ためしてください。")
 
 
-def check_rate(request: Request, limit: RateLimit) -> None:
+def check_rate(request: Request, limit: RateLimit, words: tuple[str, str] = TOO_MANY) -> None:
+    """A 429 page in plain Japanese, with Retry-After, once the client is over `limit`."""
     wait = limit.take(client(request), clock.now(request))
     if wait:
         logger.info("resident site: rate limit for a client (%s %s)", request.method, request.url.path)
-        heading, message = TOO_MANY
+        heading, message = words
         raise ResidentError(429, heading, message.format(seconds=wait), retry_after=wait)
 
 

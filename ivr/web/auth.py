@@ -12,10 +12,8 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -144,25 +142,3 @@ class LoginThrottle:
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
-
-
-def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPv4Network | IPv6Network]) -> str:
-    """The client's address: the peer's, or, when the peer is a trusted proxy, the right-most
-    `X-Forwarded-For` hop that is not a trusted proxy (hops further left are the client's to invent)."""
-    if peer is None:
-        return "unknown"
-    if not forwarded_for or not _trusted(peer, proxies):
-        return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, proxies):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
-    try:
-        ip = ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in proxies)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from ivr.app import create_app
 from ivr.config import parse_networks
 from ivr.web import users as users_module
-from ivr.web.auth import client_address
+from ivr.http.clients import client_address
 from slots.db import make_engine, make_sessionmaker, upgrade
 from webkit import PASSWORD, make_users, web_settings
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 
 from ivr.api import hold_access
-from ivr.api.deps import ChannelOrStaffCaller, MetricsDep, NowDep, SettingsDep, StoreDep, request_key
+from ivr.api.deps import ChannelOrStaffCaller, MetricsDep, NowDep, SettingsDep, StoreDep, hold_rate, request_key
 from ivr.api.schemas import HoldIn, HoldOut, Problem
 from ivr.config import Credential
 
@@ -34,7 +34,10 @@ def hold_ids(request: Request) -> hold_access.HoldIds:
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=HoldOut, summary="Hold a place in a slot",
     responses={409: {"model": Problem, "description": "slot_full (with alternatives), not_open_yet, slot_closed"},
-               429: {"model": Problem, "description": "too_many_holds: the channel's live holds are at the limit"}},
+               429: {"model": Problem, "description": "too_many_holds: the channel's live holds are at the limit; "
+                                                      "rate_limited: too many holds from this client address "
+                                                      "within a minute (Retry-After)"}},
+    dependencies=[Depends(hold_rate)],
 )
 def place(body: HoldIn, caller: ChannelOrStaffCaller, request: Request, settings: SettingsDep, db: StoreDep,
           now: NowDep, metrics: MetricsDep) -> HoldOut:

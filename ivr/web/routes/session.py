@@ -11,7 +11,8 @@ import secrets
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from ivr.web.auth import COOKIE, AuthError, client_address
+from ivr.http.clients import client_of
+from ivr.web.auth import COOKIE, AuthError
 from ivr.web.deps import WebContext, current_session, now_utc, render, web
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,8 @@ async def post_login(request: Request, ctx: WebContext = Depends(web)):
     token = str(form.get("token", "")).strip()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
-    peer = request.client.host if request.client else None
     # Failures count against the client's address and, for a password, against the account too.
-    keys = [f"addr:{client_address(peer, request.headers.get('x-forwarded-for'), ctx.proxies)}"]
+    keys = [f"addr:{client_of(request, ctx.proxies)}"]
     if username and not token:
         keys.append(f"user:{username.casefold()}")
     wait = max(ctx.throttle.retry_after(key, now=now_utc()) for key in keys)
