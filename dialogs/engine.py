@@ -357,7 +357,8 @@ class Engine:
                 return self._give_up(step)
             return [Say(self.script.messages["goodbye"])] + self._finish(Hangup("silence"))
         if self.failures < self.script.max_failures - 1:
-            return [self._say(f"{self.script.messages['no_input']}{step.say}", step), self._listen(step)]
+            text = step.reprompt or f"{self.script.messages['no_input']}{step.say}"  # the help, as after a miss
+            return [self._say(text, step), self._listen(step)]
         return self._keypad(step, lead=self.script.messages["no_input"])
 
     def _give_up(self, step: Step) -> list[Action]:

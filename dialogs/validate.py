@@ -139,8 +139,10 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
                 err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
 
     menu = _first_menu(script)
-    if menu is not None and "オペレーター" not in menu.say and "{operator_key}" not in menu.say:
-        err(menu, "say", "the first menu must say which key reaches an operator (オペレーターは0…)")
+    if menu is not None and not any("オペレーター" in text or "{operator_key}" in text
+                                    for text in (menu.say, menu.reprompt or "", menu.keypad or "")):
+        err(menu, "say", "the first menu (its say, reprompt or keypad) must say which key reaches an operator "
+                         "(オペレーターは0…)")
 
     reachable = _reachable(script, [script.start, script.restart])
     for name, step in script.steps.items():

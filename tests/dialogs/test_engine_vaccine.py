@@ -15,7 +15,7 @@ from tests.dialogs.helpers import (
 SCRIPT = load_script(Path(__file__).resolve().parents[2] / "dialogs" / "scripts" / "vaccine.yaml")
 TODAY = date(2026, 11, 25)
 
-START = [(None, ["say~ワクチン予約の窓口", "say~オペレーターは0", "listen:choice"])]
+START = [(None, ["say~ワクチン予約の窓口", "say~ご用件をお話しください", "listen:choice"])]
 IDENTIFY = [
     (said("1234567890"), ["say~生年月日", "listen:birthdate"]),
     (said("昭和40年5月6日です"), None),  # filled in per flow
@@ -27,11 +27,11 @@ TO_DATE = START + [
 ]
 TO_TIME = TO_DATE + [
     (said("えーと、12月3日"), ["store:find_available date=2026-12-03 service=vaccine"]),
-    (ok("find_available", slots=DAY), ["say~十二月三日は、午前九時、午後二時半、午後三時に、六人分の空きがあります", "listen:time"]),
+    (ok("find_available", slots=DAY), ["say~十二月三日は、午前九時、午後二時半、午後三時に空きがあります", "listen:time"]),
 ]
 TO_READBACK = TO_TIME + [
     (said("2時半でお願いします"), ["store:hold slot_id=4"]),
-    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎を確保しました", "listen:yesno"]),
+    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎で予約します", "listen:yesno"]),
 ]
 BOOKED = [
     (ok("confirm", code="40912345"), ["say~予約番号は、ヨン、ゼロ、キュー、イチ、ニー、サン、ヨン、ゴー。もう一度",
@@ -47,7 +47,7 @@ FLOWS = {
         (keys("1203#"), ["store:find_available date=2026-12-03"]),
         (ok("find_available", slots=DAY), ["say~空きがあります", "listen:time"]),
         (keys("1430#"), ["store:hold slot_id=4"]),
-        (ok("hold", hold_id=70), ["say~を確保しました", "listen:yesno"]),
+        (ok("hold", hold_id=70), ["say~で予約します", "listen:yesno"]),
         (keys("1"), ["store:confirm hold_id=70"]),
     ] + BOOKED,
     "day full, alternatives at once": TO_DATE + [
@@ -254,7 +254,7 @@ FLOWS |= {
     ],
     "restart from the top releases the hold": TO_READBACK + [
         (said("最初からやり直したい"), ["store:release_hold hold_id=70"]),
-        (ok("release_hold"), ["say~予約は1", "listen:choice"]),
+        (ok("release_hold"), ["say~ご用件をお話しください", "listen:choice"]),
     ],
     "an example, then the keypad, then a person": TO_DATE + [
         (said("えーと"), ["say~12月3日、来週の水曜日のように", "listen:date"]),
@@ -271,7 +271,7 @@ FLOWS |= {
         (said("11月20日"), ["say~恐れ入ります", "listen:date"]),  # 11月20日 is next year: accepted? no: see below
     ],
     "silence reprompts then transfers": START + [
-        (SILENCE, ["say~お声が聞き取れませんでした。予約は1", "listen:choice"]),
+        (SILENCE, ["say~恐れ入ります。予約は1、確認は2", "listen:choice"]),
         (SILENCE, ["say~お声が聞き取れませんでした。ボタンでお選びください。予約は1", "keypad:choice"]),
         (SILENCE, ["check-operators"]),
         (OPERATORS_IN, ["say~オペレーターにおつなぎします", "transfer"]),
