@@ -20,11 +20,13 @@ def day_label(day: date) -> str:
 
 
 def clock_label(moment: datetime, tz: tzinfo) -> str:
-    """午前9時, 午後1時30分; noon is 午後0時 and midnight 午前0時, as official notices write them."""
+    """午前9時, 午後1時30分 (seconds only when there are some: an opening is exact); noon is 午後0時 and
+    midnight 午前0時, as official notices write them."""
     local = moment.astimezone(tz)
     half = "午前" if local.hour < 12 else "午後"
-    minutes = f"{local.minute}分" if local.minute else ""
-    return f"{half}{local.hour % 12}時{minutes}"
+    minutes = f"{local.minute}分" if local.minute or local.second else ""
+    seconds = f"{local.second}秒" if local.second else ""
+    return f"{half}{local.hour % 12}時{minutes}{seconds}"
 
 
 def opening_notice(opens_at: datetime, tz: tzinfo) -> str:

@@ -63,6 +63,9 @@ def _serve(tmp: Path, name: str, options: dict) -> Iterator[Site]:
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     settings = resident_settings(url)
+    # every browser test reaches the live servers from one address: no per-client limit on booking actions
+    # (tests/resident/test_resident_rate.py checks it over HTTP)
+    options = {"actions_per_minute": 0, **options}
     app = create_app(settings, sessionmaker=factory, resident_options=ResidentOptions.for_settings(settings, **options))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

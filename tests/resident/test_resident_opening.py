@@ -83,6 +83,7 @@ def test_opening_words_in_the_municipality_time():
     assert clock_label(datetime(2026, 12, 1, 4, 30, tzinfo=UTC), TOKYO) == "午後1時30分"
     assert clock_label(datetime(2026, 12, 1, 3, 0, tzinfo=UTC), TOKYO) == "午後0時"
     assert clock_label(datetime(2026, 11, 30, 15, 0, tzinfo=UTC), TOKYO) == "午前0時"
+    assert clock_label(datetime(2026, 11, 30, 15, 0, 6, 999, tzinfo=UTC), TOKYO) == "午前0時0分6秒"
     assert opening_notice(datetime(2026, 11, 30, 15, 5, tzinfo=UTC), TOKYO) == "12月1日（火）午前0時5分から 予約できます"
     assert opening_notice(OPENS, ZoneInfo("Pacific/Honolulu")) == "11月30日（月）午後2時から 予約できます"
 
