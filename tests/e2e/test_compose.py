@@ -65,6 +65,16 @@ def _port(port: dict | str) -> dict:
             "protocol": protocol or "tcp"}
 
 
+def _mount(volume: dict | str) -> dict:
+    """A service's volume as `config` writes it: a mapping (compose v2), or the short string that the
+    older client keeps ("line-sounds:/usr/share/asterisk/sounds/madoguchi:ro")."""
+    if isinstance(volume, dict):
+        return volume
+    source, target, *mode = volume.split(":")
+    kind = "bind" if source.startswith((".", "/")) else "volume"
+    return {"type": kind, "source": source, "target": target, "read_only": mode == ["ro"]}
+
+
 def test_only_sip_rtp_and_the_http_api_are_published(config):
     published = []
     for name, service in config["services"].items():
@@ -184,3 +194,33 @@ def test_the_image_refuses_to_start_without_its_secrets(tmp_path):
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "MADOGUCHI_AMI_SECRET" in result.stderr
     assert not list(tmp_path.glob("*.conf"))
+
+
+def test_the_line_prompts_the_ivr_renders_are_what_asterisk_plays_and_the_limits_agree(config, monkeypatch):
+    """The IVR writes the line's Japanese prompts into a volume that Asterisk reads where its dialplan
+    looks (MADOGUCHI_LINE_SOUNDS), for the same waiting limits, and admits as many calls as the IVR takes."""
+    from ivr.config import Settings
+
+    services = config["services"]
+    mounts = {name: {m["source"]: m for m in map(_mount, services[name]["volumes"]) if m["type"] == "volume"}
+              for name in ("asterisk", "ivr")}
+    shared = set(mounts["asterisk"]) & set(mounts["ivr"])
+    assert len(shared) == 1, "one volume carries the line's prompts"
+    volume = shared.pop()
+    seen_by_asterisk, written_by_ivr = mounts["asterisk"][volume], mounts["ivr"][volume]
+    assert seen_by_asterisk.get("read_only") and not written_by_ivr.get("read_only")
+    asterisk_env = services["asterisk"]["environment"]
+    assert seen_by_asterisk["target"] == asterisk_env.get("MADOGUCHI_LINE_SOUNDS",
+                                                          "/usr/share/asterisk/sounds/madoguchi")
+    command = " ".join(services["ivr"].get("command") or [])
+    dockerfile = (ROOT / "docker" / "ivr" / "Dockerfile").read_text()
+    assert f"ivr asterisk sounds {written_by_ivr['target']} " in command + dockerfile
+    ivr_env = services["ivr"]["environment"]
+    for name in [n for n in os.environ if n.startswith("MADOGUCHI_")]:
+        monkeypatch.delenv(name)
+    for name, value in ivr_env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = Settings()
+    assert settings.line_seats == int(asterisk_env["MADOGUCHI_LINE_SEATS"])
+    for field in ("line_max_waiting", "line_max_wait_minutes", "line_call_seconds"):
+        assert str(getattr(settings, field)) == str(asterisk_env[f"MADOGUCHI_{field.upper()}"]), field
