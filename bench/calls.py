@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import shlex
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.sections import replace_section  # noqa: E402
 from ivr.config import Settings  # noqa: E402
+from ivr.privacy import mask_text as mask  # noqa: E402
 from ivr.simulator.caller import CallerSimulator, SimulatorConfig  # noqa: E402
 from ivr.simulator.scenario import parse_scenario  # noqa: E402
 from ivr.speech.tts import Voice, load_synthesizer  # noqa: E402
@@ -110,7 +112,8 @@ def fresh_ticket() -> str:
     return str(3_000_000_000 + uuid.uuid4().int % 999_999_999)
 
 
-async def run_round(sim: CallerSimulator, factory, n: int, day: date, serve_pid: int, flow: str = "") -> dict:
+async def run_round(sim: CallerSimulator, factory, n: int, day: date, serve_pid: int, flow: str = "",
+                    transcripts: Path | None = None) -> dict:
     """`flow`: one call of that flow with FLOW_TICKET, whose booking is cancelled afterwards so that
     the next call of a flow can book again; none: N calls by speech with fresh random tickets."""
     tickets = [FLOW_TICKET] if flow else [fresh_ticket() for _ in range(n)]
@@ -129,12 +132,17 @@ async def run_round(sim: CallerSimulator, factory, n: int, day: date, serve_pid:
             run_in_transaction(factory, store.cancel, found.code, channel="staff", now=datetime.now(UTC))
     latencies = [lat for r in results for lat in r.latencies]
     durations = [r.duration for r, ok in zip(results, booked) if ok]
+    if transcripts is not None:  # what each call heard and said, timed, to see where a flow's time goes
+        with transcripts.open("a", encoding="utf-8") as out:
+            for result in results:
+                out.write(json.dumps({"flow": flow or "speech", "latencies": result.latencies, "lines": [
+                    [line.at, line.side, mask(line.text)] for line in result.lines]}, ensure_ascii=False) + "\n")
     return {
         "calls": n, "completed": sum(booked), "wall": wall,
         "p50": percentile(latencies, 0.5) if latencies else float("nan"),
         "p95": percentile(latencies, 0.95) if latencies else float("nan"),
         "duration": statistics.median(durations) if durations else float("nan"),
-        "durations": durations, "cpu_per_call": (cpu1 - cpu0) / n, "rss_mb": rss1 / 2**20, "rss_growth_per_call": (rss1 - rss0) / n / 2**20,
+        "durations": durations, "latencies": latencies, "cpu_per_call": (cpu1 - cpu0) / n, "rss_mb": rss1 / 2**20, "rss_growth_per_call": (rss1 - rss0) / n / 2**20,
         "errors": [e for r in results for e in r.errors],
     }
 
@@ -188,7 +196,9 @@ async def bench(rounds: list[int], workdir: Path, flows: list[str], repeat: int)
         # one warm-up call renders the IVR's prompts into its cache, as a running service would have
         await run_round(sim, factory, 1, day, serve.pid)
         rows = [await run_round(sim, factory, n, day, serve.pid) for n in rounds]
-        by_flow = {flow: [await run_round(sim, factory, 1, day, serve.pid, flow) for _ in range(repeat)]
+        transcripts = workdir / "flows.jsonl"
+        transcripts.unlink(missing_ok=True)
+        by_flow = {flow: [await run_round(sim, factory, 1, day, serve.pid, flow, transcripts) for _ in range(repeat)]
                    for flow in flows}
         await asyncio.sleep(2)  # the last call records land
         with factory() as session:
@@ -238,13 +248,13 @@ def render_flows(flows: dict[str, list[dict]], extra: dict, command: str) -> str
         "hears (its booking is cancelled after each call), so the figures time the dialog, not the recognizer's "
         f"misses on digits. The 1-minute load average after the run was {extra['load']:.1f} (the machine is "
         "shared). Target: a median booking under 60 s.", "",
-        "| flow | booked | booking call median (s) | min / max (s) | reply latency p50 (s) |", "|---|---|---|---|---|"]
+        "| flow | booked | booking call median (s) | min / max (s) | reply latency p50 / p95 (s) |", "|---|---|---|---|---|"]
     for flow, runs in flows.items():
         durations = [d for r in runs for d in r["durations"]]
         spread = f"{min(durations):.1f} / {max(durations):.1f}" if durations else "-"
         median = f"{statistics.median(durations):.1f}" if durations else "-"
-        replies = [r["p50"] for r in runs if r["p50"] == r["p50"]]
-        reply = f"{statistics.median(replies):.2f}" if replies else "-"
+        replies = [lat for r in runs for lat in r["latencies"]]  # every timed answer of the flow's calls
+        reply = f"{percentile(replies, 0.5):.2f} / {percentile(replies, 0.95):.2f}" if replies else "-"
         lines.append(f"| {FLOWS[flow]} | {len(durations)}/{len(runs)} | {median} | {spread} | {reply} |")
     return "\n".join(lines)
 
