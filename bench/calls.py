@@ -147,7 +147,8 @@ async def run_round(sim: CallerSimulator, factory, n: int, day: date, serve_pid:
     }
 
 
-async def bench(rounds: list[int], workdir: Path, flows: list[str], repeat: int) -> tuple[list[dict], dict]:
+async def bench(rounds: list[int], workdir: Path, flows: list[str], repeat: int,
+                prompt_gap: float) -> tuple[list[dict], dict]:
     url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -191,7 +192,7 @@ async def bench(rounds: list[int], workdir: Path, flows: list[str], repeat: int)
                 await asyncio.sleep(0.2)
         settings = Settings(prompt_cache_dir=workdir / "caller-prompts")
         sim = CallerSimulator(ami, lambda v: load_synthesizer(settings, voice=Voice(
-            speed=v.speed, half_tone=v.half_tone, volume_dbfs=v.level_dbfs)), config=SimulatorConfig(call_timeout=240))
+            speed=v.speed, half_tone=v.half_tone, volume_dbfs=v.level_dbfs)), config=SimulatorConfig(call_timeout=240, prompt_gap=prompt_gap))
         await sim.start()
         # one warm-up call renders the IVR's prompts into its cache, as a running service would have
         await run_round(sim, factory, 1, day, serve.pid)
@@ -204,7 +205,7 @@ async def bench(rounds: list[int], workdir: Path, flows: list[str], repeat: int)
         with factory() as session:
             outcomes = dict(session.execute(text(
                 "SELECT outcome, count(*) FROM call_records GROUP BY outcome ORDER BY 2 DESC")).all())
-        return rows, {"load": os.getloadavg()[0], "outcomes": outcomes, "flows": by_flow}
+        return rows, {"load": os.getloadavg()[0], "outcomes": outcomes, "flows": by_flow, "prompt_gap": prompt_gap}
     finally:
         if sim is not None:
             await sim.close()
@@ -243,7 +244,8 @@ def render_flows(flows: dict[str, list[dict]], extra: dict, command: str) -> str
         "### How long a booking takes, per flow", "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}: one call "
         "at a time through the real Asterisk 22 into `ivr serve`, the caller simulator answering when each prompt "
-        "ends (it takes 1.2 s of quiet as a prompt's end; a resident often answers sooner), from answer to the "
+        f"ends (it takes {extra['prompt_gap']:g} s of quiet as a prompt's end, as bench/peak.py does; a quiet "
+        "that long inside a prompt is barged into, as a resident would), from answer to the "
         "IVR's hang-up, the booking code read twice in every call. Every call uses a ticket number Whisper base "
         "hears (its booking is cancelled after each call), so the figures time the dialog, not the recognizer's "
         f"misses on digits. The 1-minute load average after the run was {extra['load']:.1f} (the machine is "
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/madoguchi-bench-calls"))
     parser.add_argument("--flows", default="", help=f"comma-separated flows timed one call at a time: {', '.join(FLOWS)}")
     parser.add_argument("--repeat", type=int, default=3, help="calls per flow")
+    parser.add_argument("--prompt-gap", type=float, default=0.7,
+                        help="seconds of quiet the simulated caller takes as the end of a prompt")
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     flows = [f for f in args.flows.split(",") if f]
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     for stale in args.workdir.glob("bench.db*"):
         stale.unlink()
     rounds = [int(n) for n in args.calls.split(",") if n]
-    rows, extra = asyncio.run(bench(rounds, args.workdir, flows, args.repeat))
+    rows, extra = asyncio.run(bench(rounds, args.workdir, flows, args.repeat, args.prompt_gap))
     command = shlex.join(["python", "bench/calls.py", *(argv if argv is not None else sys.argv[1:])])
     doc = ROOT / "docs" / "BENCHMARKS.md"
     if rows:
