@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import date, time
+from datetime import date, datetime, time
 
 from dialogs import normalize as nlu
 from dialogs.messages import (
@@ -468,15 +468,15 @@ class Engine:
         raise EngineError(f"no arguments for store action {op!r}")
 
     def _after(self, step: Step, result: StoreResult) -> list[Action]:
-        outcome = self._apply(step.do or "", result)
+        outcome = self._apply(step, result)
         target = _target(step, outcome) or step.next.get("error")
         if target is None:
             log.warning("store action %s failed (%s) and the script names no outcome for it", step.do, result.reason)
             return self._error()
         return self._enter(target)
 
-    def _apply(self, op: str, result: StoreResult) -> str:
-        value = result.value or {}
+    def _apply(self, step: Step, result: StoreResult) -> str:
+        op, value = step.do or "", result.value or {}
         if not result.ok:
             if op in ("hold", "reschedule") and result.reason in ("slot_full", "slot_closed", "not_open_yet"):
                 store_alternatives = value.get("alternatives") or []
@@ -492,6 +492,10 @@ class Engine:
         if op == "find_available":
             slots = [s for s in value.get("slots", []) if s.get("available", 0) > 0]
             self.values["day_slots"] = slots
+            if not slots and value.get("opens") and "not_open" in step.next:
+                self.values["opens"] = datetime.fromisoformat(value["opens"])
+                self.values["open_elsewhere"] = bool(value.get("alternatives"))
+                return "not_open"
             return "ok" if slots else "full" if value.get("alternatives") else "none"
         if op == "hold":
             self.values["hold"] = value["hold_id"]
@@ -546,7 +550,7 @@ CALLBACK_STEP = "callback_offer"
 # Placeholders whose values are the same for every caller (the script's own words, what is on
 # offer); a prompt with any other value (a code, the caller's booking, a number) is private.
 PUBLIC_PLACEHOLDERS = frozenset({"title", "operator_key", "yes_key", "no_key", "date", "day", "time", "site",
-                                 "alternatives", "open_times", "places", "operator_hours"})
+                                 "alternatives", "open_times", "places", "operator_hours", "opens"})
 _CALLBACK_NAMES = (CALLBACK_STEP, "callback_number")
 _YESNO = Step(name="confirm", line=0, ask="yesno", hints=("はい", "いいえ"))
 

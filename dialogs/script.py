@@ -38,6 +38,9 @@ OPTIONAL_OUTCOMES = ("error",)
 # `none`: nothing left to offer (no place that day for a hold, none anywhere for find_available);
 # without it, `full`.
 NONE_OUTCOME_STEPS = ("find_available", "hold", "reschedule")
+# `not_open`: the day's places are not bookable yet (their batch opens later: {opens}, and whether
+# another day is open now, `open_elsewhere`); without it, `full` or `none` as for a full day.
+NOT_OPEN_OUTCOME_STEPS = ("find_available",)
 # Values each operation needs from earlier steps, and values it makes available.
 OP_NEEDS = {
     "find_available": ("date",),
@@ -48,7 +51,7 @@ OP_NEEDS = {
     "reschedule": ("booking", "hold"),
 }
 OP_MAKES = {
-    "find_available": ("day_slots", "open_times", "count", "places", "alternatives"),
+    "find_available": ("day_slots", "open_times", "count", "places", "alternatives", "opens", "open_elsewhere"),
     "hold": ("hold", "alternatives"),
     "confirm": ("code",),
     "lookup": ("booking", "code", "booking_date", "booking_time", "site"),

@@ -103,6 +103,10 @@ def _find_available(session: Session, args: dict, ctx: _Context) -> dict:
         nearest = store.nearest_available(session, args["service"], wanted, limit=ctx.settings.alternatives + 3,
                                           site=args.get("site"), now=ctx.now)
         alternatives = [_slot(s, ctx.settings) for s in nearest if s.start > ctx.now][: ctx.settings.alternatives]
+        later = store.not_open_yet(session, args["service"], start, end, site=args.get("site"), now=ctx.now)
+        if later:  # the day's places open later: when, in local time, as the caller will hear it
+            opens = min(s.opens_at for s in later if s.opens_at is not None).astimezone(tz)
+            return {"slots": [], "alternatives": alternatives, "opens": f"{opens:%Y-%m-%dT%H:%M}"}
     return {"slots": slots, "alternatives": alternatives}
 
 

@@ -215,3 +215,18 @@ def test_a_dropped_commit_neither_holds_nor_books_twice(world):
     assert booked.ok, booked.reason
     seen = run_in_transaction(factory, store.get_slot, slot.id, now=NOW)
     assert (seen.booked, seen.held) == (1, 0)
+
+
+def test_by_phone_before_a_batch_opens_the_caller_hears_when(world):
+    """A day of a batch that opens later is not "full": the caller hears when it opens, and with
+    nothing else open is asked to call again then (on the store's own opens_at, in Tokyo time)."""
+    settings, factory = world
+    spec = BatchSpec(service="vaccine", site="市役所本庁舎", date_from=date(2026, 12, 10), date_to=date(2026, 12, 10),
+                     times=("09:00-10:00",), every_minutes=30, capacity=2,
+                     opens_at=datetime(2026, 11, 25, 9, 0, tzinfo=Settings().tz))
+    run_in_transaction(factory, store.release_batch, spec, actor="test", now=NOW)
+    _, spoken, _ = talk(settings, factory, [keys("1"), said("1234567890"), said("昭和40年5月6日"), said("12月10日")])
+    assert any("十二月十日 木曜日のご予約は、十一月二十五日 水曜日 午前九時から受け付けます" in text for text in spoken), spoken
+    assert any("ほかの日にちでしたら" in text for text in spoken)  # the first batch's days are open now
+    assert run_in_transaction(factory, store.find_available, "vaccine", datetime(2026, 12, 10, tzinfo=UTC),
+                              datetime(2026, 12, 11, tzinfo=UTC), now=NOW) == []

@@ -64,6 +64,19 @@ FLOWS = {
         (ok("find_available", slots=[], alternatives=[]), ["say~ご予約いただける空きがありません", "say~ありがとうございました",
                                                            "hangup:completed"]),
     ],
+    "called before the opening, nothing open yet": TO_DATE + [
+        (said("12月3日"), ["store:find_available date=2026-12-03"]),
+        (ok("find_available", slots=[], alternatives=[], opens="2026-11-26T09:00"),
+         ["say~十二月三日 木曜日のご予約は、十一月二十六日 木曜日 午前九時から受け付けます",
+          "say~受付が始まりましたら、もう一度おかけください", "say~ありがとうございました", "hangup:completed"]),
+    ],
+    "called before the opening, another day open now": TO_DATE + [
+        (said("12月3日"), ["store:find_available date=2026-12-03"]),
+        (ok("find_available", slots=[], alternatives=[slot(8, "10:00", day="2026-11-27")], opens="2026-11-26T09:00"),
+         ["say~から受け付けます", "say~ほかの日にちでしたら、十一月二十七日 金曜日の午前十時が空いています", "listen:date"]),
+        (said("27日"), ["store:find_available date=2026-11-27"]),
+        (ok("find_available", slots=[slot(8, "10:00", day="2026-11-27")]), ["say~午前十時に空きがあります", "listen:time"]),
+    ],
     "day full, an offered time taken as it is": TO_DATE + [
         (said("明日"), ["store:find_available date=2026-11-26"]),
         (ok("find_available", slots=[], alternatives=[slot(8, "10:00", day="2026-11-27"), slot(9, "13:00", day="2026-11-30")]),
