@@ -526,6 +526,7 @@ class Caller:
         self.ear = Ear(config.gap)
         self.prompt_first: int | None = None  # frame index where the prompt being heard starts
         self.last_voiced = 0  # index after the last frame with voice
+        self.parsed_to = 0  # index after the last frame of the latest parse
         self.pause_from = 0.0
         self.prompt_at = 0.0  # when it started
         self.answer_end: float | None = None  # end of the caller's last answer, awaiting the reply
@@ -613,6 +614,10 @@ class Caller:
                 return
             if kind == "closed":
                 self.log.ended_by = self.log.ended_by or "ivr"
+                if self.prompt_first is not None and self.last_voiced > self.parsed_to:
+                    # the line hung up less than a pause after its last words (over SIP the BYE comes
+                    # at once): what it said last (予約しました and the code) still counts as heard
+                    self._note(self._parse(self.last_voiced))
                 return
             if kind == "started":
                 waiting_more = False  # the rest of the prompt is coming in: wait for its end
@@ -635,6 +640,7 @@ class Caller:
     def _parse(self, end_frame: int) -> Parse:
         """The prompt being heard, from just before its first voiced frame to its last."""
         first = self.prompt_first if self.prompt_first is not None else max(0, end_frame - 1)
+        self.parsed_to = end_frame
         return self.library.parse(b"".join(self.frames[first: max(first + 1, end_frame)]))
 
     # -- answering ----------------------------------------------------------------------------
@@ -1176,7 +1182,7 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
            earlier: Carried | None = None) -> str:
     workers = args.workers or 1
     earlier = earlier or Carried([], [], [])
-    vias = sorted({r.via for r in results}, key=list(VIA_LABEL).index)
+    vias = list(dict.fromkeys(r.via for r in results))  # in the order the rounds ran
     lines = [
         "## Peak load: a 9:00 rush of booking calls (integration)", "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}: N booking "
