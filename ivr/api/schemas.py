@@ -94,11 +94,12 @@ class SlotOut(BaseModel):
     phone_taken: int = 0
 
     @classmethod
-    def of(cls, view: SlotView, zone: tzinfo) -> SlotOut:
+    def of(cls, view: SlotView, zone: tzinfo, *, available: int | None = None) -> SlotOut:
+        """`available`: the places free for the asking channel, if not every free place."""
         return cls(
             id=view.id, service=view.service, site=view.site, start=local(view.start, zone),
             end=local(view.end, zone), capacity=view.capacity, booked=view.booked, held=view.held,
-            available=view.available, opens_at=local(view.opens_at, zone), closed=view.closed,
+            available=view.available if available is None else available, opens_at=local(view.opens_at, zone), closed=view.closed,
             phone_reserved=view.phone_reserved, phone_reserved_until=local(view.phone_reserved_until, zone),
             phone_taken=view.phone_taken,
         )

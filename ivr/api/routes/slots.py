@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from ivr.api.deps import AnyRole, NowDep, SettingsDep, Staff, StoreDep
+from ivr.api.deps import AnyCaller, AnyRole, NowDep, SettingsDep, Staff, StoreDep
 from ivr import opening
 from ivr.api.schemas import OpeningOut, SlotItems, SlotOut, local
 from slots import store
+from slots.allocation import available_for
 from slots.views import SlotView
 
 router = APIRouter(prefix="/slots", tags=["slots"])
@@ -38,25 +39,32 @@ def openings(views: list[SlotView], zone: tzinfo, now: datetime) -> list[Opening
 
 
 def _listing(session, service: str, start: datetime, end: datetime, *, site: str | None, available_only: bool,
-             now: datetime) -> tuple[list[SlotView], list[SlotView]]:
-    """One transaction: the slots asked for, and those of the range that open later."""
-    return (store.list_slots(session, service, start, end, site=site, available_only=available_only, now=now),
+             now: datetime, channel: str | None) -> tuple[list[SlotView], list[SlotView]]:
+    """One transaction: the slots asked for (free for `channel` if given), and those of the range that
+    open later."""
+    return (store.list_slots(session, service, start, end, site=site, available_only=available_only, now=now,
+                             channel=channel),
             store.not_open_yet(session, service, start, end, site=site, now=now))
 
 
 @router.get("", response_model=SlotItems, summary="List slots and their availability")
 def list_slots(
-    role: AnyRole, settings: SettingsDep, db: StoreDep, now: NowDep,
+    caller: AnyCaller, settings: SettingsDep, db: StoreDep, now: NowDep,
     service: Annotated[str, Query(min_length=1, max_length=64)],
     date_from: date, date_to: date,
     site: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     available: Annotated[bool, Query(description="only open slots with a free place")] = False,
 ) -> SlotItems:
     """`openings` says when the slots that are not bookable yet open (`available=true` leaves them out
-    of `items`)."""
+    of `items`). A channel token sees the places free for its channel: `available` leaves out the
+    phone's unused reserve, and `available=true` the slots where only the phone may book."""
     start, end = day_bounds(date_from, date_to, settings.tz)
-    views, later = db.run(_listing, service, start, end, site=site, available_only=available, now=now)
-    return SlotItems(items=[SlotOut.of(v, settings.tz) for v in views], openings=openings(later, settings.tz, now))
+    channel = caller.label if caller.role == "channel" else None
+    views, later = db.run(_listing, service, start, end, site=site, available_only=available, now=now,
+                          channel=channel)
+    items = [SlotOut.of(v, settings.tz, available=None if channel is None else available_for(v, channel, now))
+             for v in views]
+    return SlotItems(items=items, openings=openings(later, settings.tz, now))
 
 
 @router.get("/{slot_id}", response_model=SlotOut, summary="One slot")
