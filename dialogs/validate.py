@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dialogs.script import (
-    DERIVED, GLOBAL_VALUES, NONE_OUTCOME_STEPS, NOT_OPEN_OUTCOME_STEPS, OPTIONAL_OUTCOMES, Script, ScriptError, Step, placeholders,
+    DERIVED, GLOBAL_VALUES, NONE_OUTCOME_STEPS, NOT_OPEN_OUTCOME_STEPS, OPTIONAL_OUTCOMES, Script, ScriptError, Step,
+    placeholders,
 )
 
 
@@ -135,9 +136,9 @@ def validate(script: Script, line_of: Callable[[str], int]) -> list[ScriptError]
                 err(step, "next", f"missing outcome '{outcome}'")
         for outcome in step.next:
             takes_none = step.do in NONE_OUTCOME_STEPS or (step.ask == "time" and step.among)
-            takes_not_open = step.do in NOT_OPEN_OUTCOME_STEPS and outcome == "not_open"
-            if outcome not in required and outcome not in OPTIONAL_OUTCOMES and not (outcome == "none" and takes_none) \
-                    and not takes_not_open:
+            optional = outcome in OPTIONAL_OUTCOMES or (outcome == "none" and takes_none) or (
+                outcome == "not_open" and step.do in NOT_OPEN_OUTCOME_STEPS)
+            if outcome not in required and not optional:
                 err(step, "next", f"unknown outcome '{outcome}' (expected {', '.join(required)})")
 
     menu = _first_menu(script)
