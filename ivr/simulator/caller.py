@@ -74,7 +74,7 @@ class SimulatorConfig:
     barge_in_delay: float = 0.5  # with `after: start`: how long into the prompt the caller cuts in
     #: key words of the IVR's prompts, for the recognizer that transcribes them
     transcript_words: tuple[str, ...] = ("接種券番号", "生年月日", "予約番号", "ご希望の日にち", "空きがありません",
-                                         "オペレーター", "よろしいですか", "ご用件", "で予約します")
+                                         "オペレーター", "よろしいですか", "ご用件", "予約してよろしいですか")
 
 
 class CallerSimulator:

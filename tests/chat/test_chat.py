@@ -61,7 +61,7 @@ def test_booking_through_the_vaccine_script(client, chat):
         page = say(client, page, text)
     assert offered(page) == [("9時", "9:00"), ("9時30分", "9:30")]
     page = say(client, page, "9時30分")
-    assert "市役所で予約します" in page.text and held_and_booked(chat) == [(0, 0), (1, 0)]
+    assert "市役所で、予約してよろしいですか" in page.text and held_and_booked(chat) == [(0, 0), (1, 0)]
     assert [label for _, label in offered(page)] == ["はい", "いいえ"]
     page = say(client, page, "はい")
     code = re.search(r'id="chat-code">(\d{8})<', page.text).group(1)

@@ -31,7 +31,7 @@ TO_TIME = TO_DATE + [
 ]
 TO_READBACK = TO_TIME + [
     (said("2時半でお願いします"), ["store:hold slot_id=4"]),
-    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎で予約します", "listen:yesno"]),
+    (ok("hold", hold_id=70), ["say~十二月三日 木曜日、午後二時半、市役所本庁舎で、予約してよろしいですか", "listen:yesno"]),
 ]
 BOOKED = [
     (ok("confirm", code="40912345"), ["say~予約番号は、ヨン、ゼロ、キュー、イチ、ニー、サン、ヨン、ゴー。もう一度",
@@ -47,7 +47,7 @@ FLOWS = {
         (keys("1203#"), ["store:find_available date=2026-12-03"]),
         (ok("find_available", slots=DAY), ["say~空きがあります", "listen:time"]),
         (keys("1430#"), ["store:hold slot_id=4"]),
-        (ok("hold", hold_id=70), ["say~で予約します", "listen:yesno"]),
+        (ok("hold", hold_id=70), ["say~で、予約してよろしいですか", "listen:yesno"]),
         (keys("1"), ["store:confirm hold_id=70"]),
     ] + BOOKED,
     "day full, alternatives at once": TO_DATE + [
@@ -176,7 +176,7 @@ FLOWS = {
         (said("12月3日"), ["store:find_available"]),
         (ok("find_available", slots=DAY), ["say~空きがあります", "listen:time"]),
         (said("3時"), ["store:hold slot_id=5"]),
-        (ok("hold", hold_id=74), ["say~午後三時、市役所本庁舎に変更します", "listen:yesno"]),
+        (ok("hold", hold_id=74), ["say~午後三時、市役所本庁舎に、変更してよろしいですか", "listen:yesno"]),
         (said("はい"), ["store:reschedule code=40912345 slot_id=5 hold_id=74"]),
         (ok("reschedule", **BOOKING), ["say~変更しました。予約番号は、ヨン", "say~ありがとうございました", "hangup:completed"]),
     ],
@@ -199,7 +199,7 @@ FLOWS |= {
         (ok("lookup", **BOOKING), ["say~今のご予約は", "say~ご希望の日にち", "listen:date"]),
         (said("12月4日の10時"), ["store:find_available date=2026-12-04"]),
         (ok("find_available", slots=[slot(9, "10:00", 1, day="2026-12-04")]), ["store:hold slot_id=9"]),
-        (ok("hold", hold_id=76), ["say~に変更します", "listen:yesno"]),
+        (ok("hold", hold_id=76), ["say~に、変更してよろしいですか", "listen:yesno"]),
         (said("はい"), ["store:reschedule slot_id=9 hold_id=76"]),
         (fail("reschedule", "slot_full"), ["say~十二月四日は空きがなくなりました", "listen:date"]),
     ],

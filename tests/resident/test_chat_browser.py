@@ -39,7 +39,7 @@ def test_booking_by_chat_through_the_vaccine_script(browser, live_site):
         answer(page, f"{day.month}月{day.day}日")
         expect(page.locator(".log")).to_contain_text("何時がよろしいですか")
         page.get_by_role("button", name="9:30").click()
-        expect(page.locator(".log")).to_contain_text("で予約します。よろしいですか")
+        expect(page.locator(".log")).to_contain_text("で、予約してよろしいですか")
         page.get_by_role("button", name="はい").click()
         code = page.locator("#chat-code")
         expect(code).to_have_text(re.compile(r"^\d{8}$"))

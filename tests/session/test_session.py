@@ -259,7 +259,7 @@ def test_read_backs_are_rendered_in_pieces_and_kept_out_of_the_prompt_cache(env)
     assert "予約しました。" in synth.said  # the fixed head plays while the code renders
     code_pieces = [t for t in synth.said if "予約番号は" in t]
     assert code_pieces and set(code_pieces) <= set(synth.private)
-    assert any("で予約します" in t for t in synth.private)  # the read-back of the chosen slot
+    assert any("で、予約してよろしいですか" in t for t in synth.private)  # the read-back of the chosen slot
     assert not any("接種券番号をどうぞ" in t for t in synth.private)  # plain prompts may be cached
 
 
