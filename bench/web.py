@@ -1,7 +1,7 @@
 """Web opening-time load: N residents booking through the HTTP API at a batch's opening time, against
 a real `ivr serve` on PostgreSQL.
 
-    python bench/web.py [--residents 200,500,1000] [--repeat 3] [--workers K] [--spread 1] [--write]
+    python bench/web.py [--residents 200,500,1000] [--repeat 3] [--workers K] [--http-processes H] [--spread 1] [--write]
 
 The bench creates a scratch PostgreSQL database of its own (`madoguchi_webbench_<pid>` on
 127.0.0.1:5432, dropped at the end), starts `ivr serve` on it with a staff token and one `channel`
@@ -168,6 +168,26 @@ def proc_cpu(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of `pid` and its live descendants (the extra HTTP and IVR processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, total = [pid], 0.0
+    while tree:
+        current = tree.pop()
+        try:
+            total += proc_cpu(current)
+        except OSError:  # gone meanwhile
+            continue
+        tree.extend(child for child, parent in parents.items() if parent == current)
+    return total
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -215,14 +235,16 @@ def service_env(workdir: Path, max_holds: int, log_level: str) -> dict[str, str]
 class Service:
     """`ivr serve` on the scratch database, as a subprocess; its log in `workdir`."""
 
-    def __init__(self, db_url: str, workdir: Path, workers: int, max_holds: int, log_level: str) -> None:
+    def __init__(self, db_url: str, workdir: Path, workers: int, max_holds: int, log_level: str,
+                 http_processes: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "serve.log"
         env = {**os.environ, **service_env(workdir, max_holds, log_level)}
         command = [str(Path(sys.executable).with_name("ivr")), "serve", "--db", db_url,
                    "--http", f"127.0.0.1:{self.port}", "--audiosocket", f"127.0.0.1:{free_port()}",
-                   "--ami", f"127.0.0.1:{free_port()}", "--workers", str(workers)]
+                   "--ami", f"127.0.0.1:{free_port()}", "--workers", str(workers),
+                   "--http-processes", str(http_processes)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
 
@@ -247,9 +269,9 @@ class Service:
         the line's prompts into its cache (Open JTalk, in process here), which is not the web's cost."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            before = proc_cpu(self.process.pid)
+            before = tree_cpu(self.process.pid)
             await asyncio.sleep(window)
-            if proc_cpu(self.process.pid) - before < quiet:
+            if tree_cpu(self.process.pid) - before < quiet:
                 return
         raise RuntimeError("ivr serve never went idle after starting")
 
@@ -370,13 +392,13 @@ async def run_round(client: httpx.AsyncClient, service: Service, dsn: str, n: in
     tls = ssl.create_default_context()  # unused over http://, but made once rather than per client
     clients = [httpx.AsyncClient(verify=tls, timeout=60, limits=httpx.Limits(max_connections=1)) for _ in range(n)]
     try:
-        serve0, own0 = proc_cpu(service.process.pid), own_cpu()
+        serve0, own0 = tree_cpu(service.process.pid), own_cpu()
         await asyncio.gather(*(resident(clients[i], service.base, day, tickets[i], opening + spread * i / n,
                                         random.Random(rng.random()), out) for i in range(n)))
         finished = time.monotonic()
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
-    serve_cpu, bench_cpu = proc_cpu(service.process.pid) - serve0, own_cpu() - own0
+    serve_cpu, bench_cpu = tree_cpu(service.process.pid) - serve0, own_cpu() - own0
     slots = await asyncio.to_thread(read_store, dsn, day)
     places = sum(s.capacity for s in slots)
     web_places = sum(s.capacity - s.phone_reserved for s in slots)
@@ -395,11 +417,12 @@ async def run_round(client: httpx.AsyncClient, service: Service, dsn: str, n: in
 
 
 async def bench(rounds: list[int], repeat: int, workers: int, spread: float, workdir: Path,
-                log_level: str) -> tuple[list[list[dict]], int]:
+                log_level: str, http_processes: int = 1) -> tuple[list[list[dict]], int]:
     rng = random.Random(16)
     used: set[str] = set()
     with ScratchDatabase() as db:
-        service = Service(db.url, workdir, workers, max_holds=max(rounds) * 2, log_level=log_level)
+        service = Service(db.url, workdir, workers, max_holds=max(rounds) * 2, log_level=log_level,
+                          http_processes=http_processes)
         try:
             async with httpx.AsyncClient(timeout=60) as client:
                 await service.wait_ready(client)
@@ -495,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--residents", default="200,500,1000", help="comma-separated N per round")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per N (medians are reported)")
     parser.add_argument("--workers", type=int, default=1, help="`ivr serve --workers`")
+    parser.add_argument("--http-processes", type=int, default=1, help="`ivr serve --http-processes`")
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which residents arrive")
     parser.add_argument("--log-level", default="INFO", help="the service's MADOGUCHI_LOG_LEVEL")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/madoguchi-bench-web"))
@@ -507,7 +531,8 @@ def main(argv: list[str] | None = None) -> None:
         # longer needs it) each failed import searches sys.path: the bench's CPU, on the service's
         # cores. None in sys.modules fails that import at once, which httpcore reads as asyncio.
         sys.modules["sniffio"] = None
-    groups, retries = asyncio.run(bench(rounds, args.repeat, args.workers, args.spread, args.workdir, args.log_level))
+    groups, retries = asyncio.run(bench(rounds, args.repeat, args.workers, args.spread, args.workdir, args.log_level,
+                                        args.http_processes))
     rows = [summarize(g) for g in groups]
     command = "python bench/web.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(rows, command.strip(), args.workers, args.spread, retries=retries)

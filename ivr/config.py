@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     audiosocket: str = "127.0.0.1:9092"
     ami: str = "127.0.0.1:5038"
     workers: int = 1
+    # processes answering HTTP on the one port (SO_REUSEPORT); the extra ones serve the API's slots,
+    # holds and bookings and the residents' site themselves and pass the rest to the main process
+    http_processes: int = Field(default=1, ge=1, le=64)
     max_calls: int = Field(default=0, ge=0)  # AudioSocket calls at once per process; 0: no limit
     # Admission in Asterisk (queue madoguchi-line, rendered into the config at install): callers beyond
     # the IVR's seats (max_calls x workers) wait, told their position and expected wait in Japanese; ...

@@ -10,6 +10,7 @@ import asyncio
 import os
 import pickle
 import time
+from collections.abc import Callable
 
 from ivr.events import CallEnded, CallStarted, Event, EventBus
 from slots.outcomes import CallOutcome
@@ -17,7 +18,8 @@ from slots.outcomes import CallOutcome
 LENGTH_BYTES = 4
 
 
-def encode(event: Event) -> bytes:
+def encode(event: object) -> bytes:
+    """One frame: an `Event`, or another message of ours (`ivr.service.metric_pipe.MetricCount`)."""
     data = pickle.dumps(event)
     return len(data).to_bytes(LENGTH_BYTES, "big") + data
 
@@ -49,8 +51,9 @@ async def forward_events(bus: EventBus, fd: int) -> None:
         transport.close()
 
 
-async def relay_events(fd: int, bus: EventBus) -> None:
-    """The parent's side: publish into `bus` every event the child sends, until the pipe's EOF. A
+async def relay_events(fd: int, bus: EventBus, on_other: Callable[[object], None] | None = None) -> None:
+    """The parent's side: publish into `bus` every event the child sends (any other message goes to
+    `on_other`), until the pipe's EOF. A
     child that died mid-call (killed) never ends its calls: they are ended here, as failed, so that
     the dashboard, /api/v1/calls and /metrics do not keep them (the dialplan took the callers to a
     person: the session had set IVR_NEXT=operator)."""
@@ -67,6 +70,8 @@ async def relay_events(fd: int, bus: EventBus) -> None:
                 elif isinstance(event, CallEnded):
                     open_calls.pop(event.call_id, None)
                 bus.publish(event)
+            elif on_other is not None:
+                on_other(event)
     except asyncio.IncompleteReadError:
         pass
     finally:
