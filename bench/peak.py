@@ -25,8 +25,13 @@ its callers); はい at the read-back; then it waits for the booking code and th
 confirmation (「…ですね」) of what it said gets はい, of something else いいえ; a request for keys
 (「ボタンで…」) gets the keys; a prompt it cannot place gets its last answer again.
 
+Admission is the product's: Asterisk lets as many calls into the IVR at once as the line has seats
+(the product's default unless `--seats`), and the others wait in its queue, hearing their position
+and expected wait, or past the waiting limit (`--max-waiting`) the busy message, after which they
+leave a call-back request with key 1.
+
 Reported per N: bookings made (checked afterwards in the store per caller, and counted through the
-HTTP API), callers turned away, failures, reply latency, the wait from the final はい to the first
+HTTP API), callers who waited for a seat and how long, callers turned away, failures, reply latency, the wait from the final はい to the first
 audio of 予約しました, booking call duration, the CPU and peak memory of the `ivr serve` process
 tree (its synthesis workers included) from /proc, and this process's own CPU.
 """
@@ -70,6 +75,7 @@ from dialogs.readings import birthdate_reading, date_reading, digits_reading, ti
 from dialogs.render import render as render_text  # noqa: E402
 from dialogs.script import load_script  # noqa: E402
 from ivr.config import Settings  # noqa: E402
+from ivr.line import FIXED_PROMPTS, line_prompts  # noqa: E402
 from ivr.session import APOLOGY_GOODBYE, APOLOGY_TRANSFER  # noqa: E402
 from ivr.simulator.caller import CallerSimulator, SimulatorError, SimulatorConfig, _field  # noqa: E402
 from ivr.speech.audio import phone_channel, resample  # noqa: E402
@@ -357,7 +363,19 @@ def common_library(script: Any, line: LineVoice) -> PromptLibrary:
                            ("apology", APOLOGY_GOODBYE)):
         library.add(label, pieces_of(message, {}, script))
         library.add(label, [message])  # said in one piece (the session's apology)
+    add_line_prompts(library)
     return library
+
+
+def add_line_prompts(library: PromptLibrary) -> None:
+    """What Asterisk's admission queue plays before a seat is free (sound files, one piece each):
+    the entry announcement with the position and expected wait, the reminder every 30 s, and past the
+    waiting limit the busy message with the call-back offer."""
+    crowded, hold_on = FIXED_PROMPTS["line-crowded"], FIXED_PROMPTS["line-hold-on"]
+    library.add("line:waiting", [crowded, None, hold_on])  # position-N, wait-M in between
+    library.add("line:hold-on", [hold_on])
+    library.add("line:busy", [FIXED_PROMPTS["busy"], FIXED_PROMPTS["callback-offer-own"]])
+    library.add("line:callback-done", [FIXED_PROMPTS["callback-done"]])
 
 
 def caller_library(base: PromptLibrary, script: Any, plan: Plan) -> PromptLibrary:
@@ -439,8 +457,13 @@ class CallLog:
     internal_pauses: int = 0  # prompts with a pause of 0.7 s or more inside
     pauses: list[float] = field(default_factory=list)  # those pauses, seconds without voice
     errors: list[str] = field(default_factory=list)
+    heard_audio: bytes = b""  # everything the caller heard (kept for the calls that failed)
     booked: bool = False  # verified in the store afterwards
     booked_as_planned: bool = False
+    waited: bool = False  # heard the admission queue's announcement: every seat was taken
+    queue_wait: float | None = None  # connected -> the IVR's first prompt (the greeting)
+    turned_away: bool = False  # heard the busy message (past the waiting limits)
+    callback_left: bool = False  # ... and left a call-back request (heard it taken)
 
 
 class Dialer(CallerSimulator):
@@ -546,7 +569,7 @@ class Caller:
             self.log.ended_by = "error"
             return self.log
         self.conn = conn
-        started = self.loop.time()
+        started = self.started = self.loop.time()
         reader = asyncio.create_task(self._read())
         try:
             await asyncio.wait_for(self._converse(), self.config.call_timeout)
@@ -565,6 +588,7 @@ class Caller:
                 reader.cancel()
             conn.release()
         self.log.duration = round(self.loop.time() - started, 2)
+        self.log.heard_audio = b"".join(self.frames)
         return self.log
 
     # -- hearing ------------------------------------------------------------------------------
@@ -646,6 +670,12 @@ class Caller:
     # -- answering ----------------------------------------------------------------------------
     def _note(self, parse: Parse) -> None:
         labels = parse.labels
+        if "line:waiting" in labels:
+            self.log.waited = True
+        if "line:callback-done" in labels:
+            self.log.callback_left = True
+        if self.log.queue_wait is None and any(not label.startswith("line:") for label in labels):
+            self.log.queue_wait = round(self.prompt_at - self.started, 3)
         if "apology" in labels:
             self.log.heard_apology = True
         if "say:transfer" in labels or "say:operator" in labels:
@@ -673,6 +703,9 @@ class Caller:
             return await self._answer(self.step, self.answers["no"], confirm=True)
         kind, _, rest = labels[-1].partition(":")
         step = rest.split(":")[0]
+        if labels[-1] == "line:busy":  # turned away politely: leave a call-back request to this number
+            self.log.turned_away = True
+            return await self._press("line-busy", "1")
         if kind == "confirm":
             self.log.confirmations += 1
             return await self._answer(self.step, self.answers["yes" if rest.endswith(":yes") else "no"], confirm=True)
@@ -735,7 +768,7 @@ class Caller:
 
 def _asks(label: str) -> bool:
     """A prompt the caller must answer (the others it listens through)."""
-    return label.split(":")[0] in ("ask", "reprompt", "noinput", "keypad", "confirm")
+    return label == "line:busy" or label.split(":")[0] in ("ask", "reprompt", "noinput", "keypad", "confirm")
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -804,7 +837,9 @@ class Bench:
         """One round per N and transport (for each N, the transports one after the other), after one
         warm-up call per transport (placed together)."""
         args, workdir = self.args, self.workdir
-        self.seats = args.seats or max(rounds)
+        defaults = Settings()
+        self.seats = args.seats or defaults.line_seats
+        self.max_waiting = defaults.line_max_waiting if args.max_waiting is None else args.max_waiting
         runs = [(n, via) for n in rounds for via in vias]
         url = f"sqlite:///{workdir / 'peak.db'}"
         upgrade(url)
@@ -844,7 +879,8 @@ class Bench:
         asterisk = AsteriskRuntime(RuntimeConfig(
             ami_user="madoguchi-bench", ami_secret=secret, instance=f"peak-{os.getpid()}", ami_port=ami_port,
             sip_bind=f"127.0.0.1:{sip_port}", audiosocket=audiosocket, test_context=True,
-            line_seats=self.seats, trunk_host="127.0.0.1"))  # INVITEs from this address are the carrier's
+            line_seats=self.seats, line_max_waiting=self.max_waiting, trunk_host="127.0.0.1",  # the carrier's address
+            sounds={name: line(text) for name, text in line_prompts(settings).items()}))
         asterisk.up()
         env = {**os.environ, "MADOGUCHI_DB": url, "MADOGUCHI_HTTP": http, "MADOGUCHI_AUDIOSOCKET": audiosocket,
                "MADOGUCHI_AMI": f"127.0.0.1:{ami_port}", "MADOGUCHI_AMI_USER": "madoguchi-bench",
@@ -862,7 +898,7 @@ class Bench:
         dialer: Dialer | None = None
         sip = SipDialer(("127.0.0.1", sip_port), answer_timeout=60)
         spy: subprocess.Popen | None = None
-        extra: dict = {"prep": prep}
+        extra: dict = {"prep": prep, "seats": self.seats, "max_waiting": self.max_waiting}
         try:
             await ami.start()
             if not await ami.wait_connected(timeout=20):
@@ -967,13 +1003,19 @@ class Bench:
         calls = []
         for log in result.logs:
             calls.append({**summary_of(log), "heard": log.heard, "said": log.said})
+            if not log.booked and not log.turned_away and log.heard_audio:  # the whole call, to find out why
+                write_wav(folder / f"call-{log.plan.index}.wav", log.heard_audio)
             for k, (step, pcm) in enumerate(log.unknown):
-                with wave.open(str(folder / f"unknown-{log.plan.index}-{k}-after-{step}.wav"), "wb") as out:
-                    out.setnchannels(1)
-                    out.setsampwidth(2)
-                    out.setframerate(8000)
-                    out.writeframes(pcm)
+                write_wav(folder / f"unknown-{log.plan.index}-{k}-after-{step}.wav", pcm)
         (folder / "calls.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1, default=str))
+
+
+def write_wav(path: Path, pcm: bytes) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(pcm)
 
 
 def summary_of(log: CallLog) -> dict:
@@ -1089,12 +1131,16 @@ def summarise_profile(path: Path) -> dict:
 def figures(result: Round) -> dict:
     logs = result.logs
     booked = [log for log in logs if log.booked]
-    failed = [log for log in logs if not log.booked]
+    failed = [log for log in logs if not log.booked and not log.turned_away]
+    waits = [log.queue_wait for log in logs if log.waited and log.queue_wait is not None]
     latencies = [x for log in logs for x in log.latencies]
     yes = [log.yes_to_booked for log in logs if log.yes_to_booked is not None]
     return {
         "via": result.via, "calls": result.calls, "booked": len(booked), "as_planned": sum(log.booked_as_planned for log in booked),
-        "api": result.api_bookings, "turned_away": 0,
+        "api": result.api_bookings,
+        "turned_away": sum(log.turned_away for log in logs), "callbacks": sum(log.callback_left for log in logs),
+        "waited": sum(log.waited for log in logs), "wait50": percentile(waits, 0.5),
+        "wait_max": max(waits, default=float("nan")),
         "transferred": sum(1 for log in failed if log.transferred),
         "wrong_person": sum(1 for log in failed if not log.transferred and log.heard_booked),
         "ivr_ended": sum(1 for log in failed if not log.transferred and not log.heard_booked and log.ended_by == "ivr"),
@@ -1118,7 +1164,9 @@ def figures(result: Round) -> dict:
 
 def render_round(result: Round) -> str:
     f = figures(result)
-    return (f"{VIA_LABEL[f['via']]} N={f['calls']}: booked {f['booked']}/{f['calls']} (API {f['api']}), under a misheard ticket "
+    return (f"{VIA_LABEL[f['via']]} N={f['calls']}: booked {f['booked']}/{f['calls']} (API {f['api']}), waited {f['waited']} "
+            f"(p50 {f['wait50']:.0f} s, max {f['wait_max']:.0f} s), turned away {f['turned_away']} "
+            f"(call-backs {f['callbacks']}), under a misheard ticket "
             f"{f['wrong_person']}, transferred {f['transferred']}, "
             f"IVR ended {f['ivr_ended']}, caller gave up {f['gave_up']}, errors {f['errors']}, 不具合 {f['apology']}; reply p50 {f['p50']:.2f} "
             f"p95 {f['p95']:.2f} s; yes->booked p50 {f['yes50']:.2f} p95 {f['yes95']:.2f} s; call {f['duration']:.1f} s; "
@@ -1128,6 +1176,7 @@ def render_round(result: Round) -> str:
 
 
 VIA_LABEL = {"local": "Local", "sip": "SIP"}
+MAIN_COLUMNS, DETAIL_COLUMNS = 14, 16  # the section's two tables
 EARLIER = " (earlier)"  # a row kept from the section as it was, for a transport this run did not measure
 
 
@@ -1153,19 +1202,18 @@ def _tables(text: str) -> list[list[str]]:
 
 def carried_rows(section: str, measured: set[str]) -> Carried:
     """The rows of `section` (the peak section as it is in the document) for transports not in
-    `measured`, marked as earlier. Rows from before the via column existed are Local rows."""
+    `measured`, marked as earlier; none from a table whose columns were not this script's."""
     main = section.split(PROFILE_BEGIN)[0]
     head = re.search(r"`(python bench/peak\.py[^`]*)`[^\n]*?(\d{4}-\d{2}-\d{2})", main)
     own_source = f"`{head.group(1)}`, {head.group(2)}" if head else "an earlier run"
     note = re.search(r"Rows marked \*\(earlier\)\* come from (.+?)\. They are kept", main)
     kept: list[list[tuple[int, int, str]]] = [[], []]
     sources: list[str] = []
-    for table, rows in zip(_tables(main)[:2], kept):
-        has_via = table[0].strip("| ").lower().startswith("via")
+    for table, rows, width in zip(_tables(main)[:2], kept, (MAIN_COLUMNS, DETAIL_COLUMNS)):
+        if len(table[0].strip().strip("|").split("|")) != width:
+            continue  # the table had other columns then: its rows cannot stand beside this run's
         for row in table[2:]:
-            cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
-            label = cells[0] if has_via else "Local"
-            rest = cells[1:] if has_via else cells
+            label, *rest = [cell.strip() for cell in row.strip().strip("|").split("|")]
             was_earlier = label.endswith(EARLIER)
             via = {v: k for k, v in VIA_LABEL.items()}.get(label.removesuffix(EARLIER))
             if via is None or via in measured or not rest or not rest[0].isdigit():
@@ -1181,6 +1229,7 @@ def carried_rows(section: str, measured: set[str]) -> Carried:
 def render(results: list[Round], extra: dict, command: str, args: argparse.Namespace,
            earlier: Carried | None = None) -> str:
     workers = args.workers or 1
+    seats, max_waiting = extra.get("seats", args.seats), extra.get("max_waiting", args.max_waiting)
     earlier = earlier or Carried([], [], [])
     vias = list(dict.fromkeys(r.via for r in results))  # in the order the rounds ran
     lines = [
@@ -1209,18 +1258,19 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
         "every 20 ms (silence while it says nothing, as a phone without silence suppression), keys as RFC 4733 "
         "events (100 ms each), BYE to hang up; one 20 ms timer paces every caller's packets. Over SIP Asterisk "
         "also runs chan_pjsip, the RTP stack and the μ-law ⇄ linear transcoding: its CPU is in the second table.", "",
-        "| via | calls | booked | turned away | failed: booked under a misheard ticket / transferred / IVR hung up / "
-        "caller gave up / error | heard 不具合 "
+        "| via | calls | seats | booked | waited for a seat: calls (wait p50 / max s) | turned away (call-back left) "
+        "| failed: booked under a misheard ticket / transferred / IVR hung up / caller gave up / error | heard 不具合 "
         "| reply p50 / p95 (s) | はい → 予約しました p50 / p95 (s) | booking call median (s) | `ivr serve` CPU s / call "
         "| `ivr serve` peak RSS (MiB) | bench CPU s / call |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [figures(r) for r in results]
     order = list(VIA_LABEL).index
     main_rows = list(earlier.main)
     for f in rows:
         main_rows.append((f["calls"], order(f["via"]), (
-            f"| {VIA_LABEL[f['via']]} | {f['calls']} | {f['booked']}/{f['calls']} | {f['turned_away']} | "
+            f"| {VIA_LABEL[f['via']]} | {f['calls']} | {seats} | {f['booked']}/{f['calls']} | "
+            f"{f['waited']} ({f['wait50']:.0f} / {f['wait_max']:.0f}) | {f['turned_away']} ({f['callbacks']}) | "
             f"{f['wrong_person']} / {f['transferred']} / {f['ivr_ended']} / "
             f"{f['gave_up']} / {f['errors']} | {f['apology']} | {f['p50']:.2f} / {f['p95']:.2f} | "
             f"{f['yes50']:.2f} / {f['yes95']:.2f} | {f['duration']:.0f} | {f['cpu']:.1f} | {f['rss']:.0f} | "
@@ -1232,9 +1282,13 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
         "*Booked*: the caller's own booking found in the store afterwards by its ticket number and birth date ("
         + per_row.format(*(f["as_planned"] for f in rows)) + " of them at the slot the caller asked for), and the "
         "same count through the staff API, `GET /api/v1/bookings?service=vaccine&date=` ("
-        + per_row.format(*(f["api"] for f in rows)) + "). *Turned away*: the line has "
-        f"{args.seats or max(f['calls'] for f in rows)} seats (Asterisk's admission queue `madoguchi-line`, `--seats`), "
-        "as many as the largest round: every call is taken, so 0 by construction. *Failed*: booked under a misheard ticket (the "
+        + per_row.format(*(f["api"] for f in rows)) + "). *Seats*: calls Asterisk's admission queue "
+        "`madoguchi-line` lets into the IVR at once (the product's default, `MADOGUCHI_LINE_SEATS` / `--max-calls` "
+        "× workers, unless `--seats` says otherwise); a caller who finds them all taken hears its position and "
+        "expected wait in Japanese and waits in arrival order (*waited*: those calls; *wait*: from the call's "
+        f"answer to the IVR's greeting). Past {max_waiting} waiting callers (`MADOGUCHI_LINE_MAX_WAITING`) a caller "
+        "is *turned away*: it hears the busy message and leaves a call-back request with key 1 (its own number). "
+        "*Failed*: booked under a misheard ticket (the "
         "caller heard 予約しました and its code, but the IVR had taken a wrong ticket number without confirming it: "
         "the booking is someone else's, which is why the API counts more), transferred (heard the hand-over to "
         "an operator), IVR hung up without a booking, caller gave up (prompts it could not place, or the wrong "
@@ -1353,8 +1407,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--via", "--transport", default="local", type=via_list,
                         help="how the calls come in: local (AMI Originate of Local channels), sip (SIP user agents "
                              "calling the trunk), or local,sip (one round of each per N)")
+    parser.add_argument("--max-waiting", type=int, default=None,
+                        help="callers who may wait for a seat (default: the product's, MADOGUCHI_LINE_MAX_WAITING)")
     parser.add_argument("--seats", type=int, default=0,
-                        help="calls Asterisk admits to the IVR at once (default: the largest round, so none waits)")
+                        help="calls Asterisk admits to the IVR at once (default: the product's line seats)")
     parser.add_argument("--workers", type=int, default=0, help="`ivr serve --workers K` (default: not given)")
     parser.add_argument("--spread", type=float, default=5.0, help="seconds over which each round's calls start")
     parser.add_argument("--gap", type=float, default=0.7, help="seconds without voice that end a prompt")
