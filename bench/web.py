@@ -461,11 +461,15 @@ def summarize(group: list[dict]) -> dict:
     return row
 
 
-def render(rows: list[dict], command: str, workers: int, spread: float, retries: int | None = None) -> str:
+def render(rows: list[dict], command: str, workers: int, spread: float, retries: int | None = None,
+           http_processes: int = 1) -> str:
+    where = ("the HTTP API runs in the main process" if http_processes == 1 else
+             f"{http_processes} processes answer HTTP on the port: the main one and {http_processes - 1} "
+             "`--http-processes` children, which answer slots, holds and bookings themselves")
     lines = [
         "## Web opening time: residents booking through the API (integration)", "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}: one `ivr serve` "
-        f"(`--workers {workers}`: the HTTP API runs in the main process) on PostgreSQL "
+        f"(`--workers {workers} --http-processes {http_processes}`: {where}) on PostgreSQL "
         "(127.0.0.1, a scratch database), and one asyncio process of httpx residents on the same machine. Each round "
         "releases a batch of its own (one day, six half-hour slots, places = 60 % of the residents, "
         f"{PHONE_PERCENT} % of each slot kept for the phone) opening 3 s later; at the opening the residents arrive "
@@ -535,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
                                         args.http_processes))
     rows = [summarize(g) for g in groups]
     command = "python bench/web.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = render(rows, command.strip(), args.workers, args.spread, retries=retries)
+    text = render(rows, command.strip(), args.workers, args.spread, retries=retries, http_processes=args.http_processes)
     print(text)
     for group in groups:
         for r in group:

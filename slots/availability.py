@@ -3,19 +3,21 @@ sweeps expired holds first (`expire_holds`), so a crashed process never leaks pl
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, Integer, String, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from slots import sql
 from slots.allocation import is_phone
 from slots.batches import BatchSpec, preview_batch
 from slots.checks import check_name
 from slots.counters import expire_holds
 from slots.errors import NotFound, NotOpenYet, SlotClosed, SlotFull
 from slots.models import Batch, Slot
-from slots.rows import audit, fair_condition, fresh_slot, open_condition, slot_view
+from slots.rows import audit, fair_condition, fresh_slot, open_condition, run, slot_view
 from slots.timeutil import from_db, to_db
 from slots.views import BatchResult, SlotView
 
@@ -83,13 +85,9 @@ def list_slots(session: Session, service: str, start: datetime, end: datetime, *
     (free for `channel` if given: other channels than the phone leave the phone's reserve)."""
     lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
     expire_holds(session, now=now)
-    query = select(Slot).where(Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi)
-    if site is not None:
-        query = query.where(Slot.site == site)
-    if available_only:
-        query = query.where(*_free_for(channel, at))
-    query = query.order_by(Slot.start_at, Slot.site, Slot.id).execution_options(populate_existing=True)
-    return [slot_view(slot) for slot in session.execute(query).scalars()]
+    statement = _listing(site is not None, "free" if available_only else "all", _fair(channel))
+    rows = run(session, statement, {"p_service": service, "p_lo": lo, "p_hi": hi, "p_site": site, "now": at})
+    return [slot_view(row) for row in rows]
 
 
 def not_open_yet(session: Session, service: str, start: datetime, end: datetime, *, now: datetime,
@@ -97,14 +95,37 @@ def not_open_yet(session: Session, service: str, start: datetime, end: datetime,
     """Slots of `service` starting in [start, end) that are not bookable yet because their batch
     opens after `now` (neither closed nor started), in order: what a resident is told will open."""
     lo, hi, at = to_db(start, "start"), to_db(end, "end"), to_db(now, "now")
-    query = select(Slot).where(
-        Slot.service == service, Slot.start_at >= lo, Slot.start_at < hi, Slot.start_at > at,
-        Slot.closed.is_(False), Slot.opens_at.is_not(None), Slot.opens_at > at,
-    )
-    if site is not None:
-        query = query.where(Slot.site == site)
-    query = query.order_by(Slot.start_at, Slot.site, Slot.id)
-    return [slot_view(slot) for slot in session.execute(query).scalars()]
+    rows = run(session, _listing(site is not None, "later", False),
+               {"p_service": service, "p_lo": lo, "p_hi": hi, "p_site": site, "now": at})
+    return [slot_view(row) for row in rows]
+
+
+def _fair(channel: str | None) -> bool:
+    """Whether `channel` must leave the phone's unused reserve (any channel but the phone)."""
+    return channel is not None and not is_phone(channel)
+
+
+@functools.cache
+def _listing(by_site: bool, which: str, fair: bool):
+    """The prebuilt Core query of a service's slots in [p_lo, p_hi) (of site p_site if `by_site`), in
+    order: `all` of them, the `free` ones (for a channel leaving the phone's reserve if `fair`), or
+    those that open `later` than `now`."""
+    query = select(sql.S).where(sql.S.c.service == bindparam("p_service", type_=String),
+                                sql.S.c.start_at >= bindparam("p_lo", type_=DateTime),
+                                sql.S.c.start_at < bindparam("p_hi", type_=DateTime))
+    if by_site:
+        query = query.where(sql.S.c.site == bindparam("p_site", type_=String))
+    if which == "free":
+        query = query.where(*_free_sql(fair))
+    elif which == "later":
+        query = query.where(sql.S.c.start_at > sql.NOW, sql.S.c.closed.is_(False), sql.S.c.opens_at.is_not(None),
+                            sql.S.c.opens_at > sql.NOW)
+    return query.order_by(sql.S.c.start_at, sql.S.c.site, sql.S.c.id)
+
+
+def _free_sql(fair: bool) -> tuple:
+    """Core conditions (`now` bound): the slot is open and has a place (leaving the phone's reserve if `fair`)."""
+    return (sql.OPEN, sql.FREE, sql.FAIR) if fair else (sql.OPEN, sql.FREE)
 
 
 def find_available(session: Session, service: str, start: datetime, end: datetime, *, site: str | None = None,
@@ -138,16 +159,26 @@ def nearest_available(session: Session, service: str, wanted: datetime, *, limit
     """Up to `limit` open slots with a free place, nearest to `wanted` first (ties: earlier first)."""
     at, target = to_db(now, "now"), to_db(wanted, "wanted")
     expire_holds(session, now=now)
-    base = select(Slot).where(Slot.service == service, *_free_for(channel, at))
-    if site is not None:
-        base = base.where(Slot.site == site)
-    if exclude is not None:
-        base = base.where(Slot.id != exclude)
-    base = base.execution_options(populate_existing=True)
-    after = session.execute(base.where(Slot.start_at >= target).order_by(Slot.start_at, Slot.id).limit(limit)).scalars().all()
-    before = session.execute(base.where(Slot.start_at < target).order_by(Slot.start_at.desc(), Slot.id).limit(limit)).scalars().all()
-    ranked = sorted([*after, *before], key=lambda s: (abs(s.start_at - target), s.start_at, s.id))
+    params = {"p_service": service, "p_site": site, "p_exclude": exclude, "p_target": target, "p_limit": limit,
+              "now": at}
+    after, before = _nearest(site is not None, exclude is not None, _fair(channel))
+    found = [*run(session, after, params), *run(session, before, params)]
+    ranked = sorted(found, key=lambda s: (abs(s.start_at - target), s.start_at, s.id))
     return [slot_view(slot) for slot in ranked[:limit]]
+
+
+@functools.cache
+def _nearest(by_site: bool, excluding: bool, fair: bool) -> tuple:
+    """The prebuilt Core queries of `nearest_available`: the first free slots from p_target on, and
+    the last ones before it."""
+    base = select(sql.S).where(sql.S.c.service == bindparam("p_service", type_=String), *_free_sql(fair))
+    if by_site:
+        base = base.where(sql.S.c.site == bindparam("p_site", type_=String))
+    if excluding:
+        base = base.where(sql.S.c.id != bindparam("p_exclude", type_=Integer))
+    target, limit = bindparam("p_target", type_=DateTime), bindparam("p_limit", type_=Integer)
+    return (base.where(sql.S.c.start_at >= target).order_by(sql.S.c.start_at, sql.S.c.id).limit(limit),
+            base.where(sql.S.c.start_at < target).order_by(sql.S.c.start_at.desc(), sql.S.c.id).limit(limit))
 
 
 def close_slot(session: Session, slot_id: int, *, actor: str, now: datetime) -> SlotView:

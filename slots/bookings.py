@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -91,22 +92,37 @@ def book(session: Session, slot_id: int, person: Person, *, channel: str, now: d
     return _insert_booking(session, slot, person, channel, at, None, request_key, phone_place=is_phone(channel))
 
 
+class _SlotOfHold(NamedTuple):
+    """What a booking needs of its slot, read with the hold (`sql.HOLD_FOR_CONFIRM`)."""
+
+    id: int
+    service: str
+    site: str
+    start_at: datetime
+    end_at: datetime
+
+
 def confirm(session: Session, hold_id: int, person: Person, *, channel: str, now: datetime,
-            request_key: str | None = None) -> BookingView:
+            request_key: str | None = None, own_hold_only: bool = False) -> BookingView:
     """Turn a live hold into a booking. If the hold has expired but its slot still has a free
     place, the place is re-taken; otherwise HoldExpired. A released or used hold is HoldExpired.
 
     `request_key` (one per attempt, made before the transaction): a retry of an attempt whose
-    COMMIT succeeded gets the booking it made, instead of AlreadyBooked or HoldExpired."""
+    COMMIT succeeded gets the booking it made, instead of AlreadyBooked or HoldExpired.
+    `own_hold_only`: a hold another channel placed is NotFound, like one that does not exist."""
     check_name(channel)
-    if (earlier := _earlier_booking(session, request_key, hold_id=hold_id)) is not None:
-        return earlier
+    key = None if request_key is None else check_request_key(request_key)
     at = to_db(now, "now")
-    held = run(session, sql.SELECT_HOLD, {"p_hold": hold_id}).first()
-    if held is None:
+    held = run(session, sql.HOLD_FOR_CONFIRM, {
+        "p_hold": hold_id, "p_request": key, "p_key": person.key_hash, "p_check": person.check_hash}).first()
+    if held is None or held.earlier is not None:  # rare: read the earlier attempt's booking in full
+        if (earlier := _earlier_booking(session, request_key, hold_id=hold_id)) is not None:
+            return earlier
+    if held is None or (own_hold_only and held.channel != channel):
         raise NotFound(f"no hold {hold_id}")
-    slot = fresh_slot(session, held.slot_id)
-    _check_not_booked(session, person, slot.service)
+    slot = _SlotOfHold(held.slot_id, held.service, held.site, held.start_at, held.end_at)
+    if held.active is not None:
+        raise AlreadyBooked(f"the person already has an active {slot.service} booking")
     if held.expires_at > at and end_hold(session, hold_id, "consumed", at) is not None:
         if run(session, sql.HELD_TO_BOOKED, {"p_slot": slot.id}).rowcount != 1:
             raise RuntimeError(f"slot {slot.id}: held counter out of step")

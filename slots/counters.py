@@ -54,6 +54,17 @@ def expire_holds(session: Session, *, now: datetime, slot_ids: Iterable[int] | N
         # Cheap read first: most calls find nothing to sweep and take no row lock at all.
         if run(session, probe, params).first() is not None:
             rows.extend(run(session, sweep, params).all())
+    return _give_back_expired(session, at, rows)
+
+
+def sweep_slot(session: Session, *, now: datetime, slot_id: int) -> int:
+    """`expire_holds` on one slot without its probe, for a caller that has just seen an expired hold there."""
+    at = to_db(now, "now")
+    return _give_back_expired(session, at, run(session, sql.EXPIRE_ON_SLOT, {"now": at, "p_slot": slot_id}).all())
+
+
+def _give_back_expired(session: Session, at: datetime, rows: list) -> int:
+    """The places of the holds just marked expired (`rows`: id, slot id, channel) back to their slots."""
     per_slot = Counter(slot_id for _, slot_id, _ in rows)
     phone_per_slot = Counter(slot_id for _, slot_id, channel in rows if is_phone(channel))
     for slot_id in sorted(per_slot):

@@ -29,6 +29,12 @@ class SlotFull(StoreError):
         self.alternatives: tuple[SlotView, ...] = tuple(alternatives)
 
 
+class TooManyHolds(StoreError):
+    """The channel has as many live holds as it may have; confirm or release one first."""
+
+    reason = "too_many_holds"
+
+
 class HoldExpired(StoreError):
     """The hold is no longer live (expired, released or used) and its place could not be re-taken."""
 

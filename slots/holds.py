@@ -10,38 +10,45 @@ from slots import sql
 from slots.allocation import is_phone
 from slots.availability import refuse
 from slots.checks import check_name, check_request_key, check_ttl
-from slots.counters import end_hold, expire_holds, give_back, take
-from slots.errors import InvalidInput
+from slots.counters import end_hold, give_back, sweep_slot, take
+from slots.errors import InvalidInput, TooManyHolds
 from slots.rows import audit, run
 from slots.timeutil import from_db, to_db
 from slots.views import HoldView
 
 
 def hold(session: Session, slot_id: int, *, ttl_seconds: int, channel: str, call_id: str | None = None,
-         now: datetime, alternatives: int = 3, request_key: str | None = None) -> HoldView:
+         now: datetime, alternatives: int = 3, request_key: str | None = None,
+         max_live: int | None = None) -> HoldView:
     """Reserve one place for `ttl_seconds` while the caller confirms. Raises SlotFull (with the
     nearest alternatives), NotOpenYet, SlotClosed or NotFound.
 
     `request_key` (one per attempt, made before the transaction): a retry of an attempt whose
-    COMMIT succeeded gets the hold it made, instead of a second one."""
+    COMMIT succeeded gets the hold it made, instead of a second one. `max_live`: TooManyHolds when
+    `channel` already holds that many live places (an abuse limit, not an invariant: concurrent
+    requests of one channel may pass it by a few on PostgreSQL); a retry still gets its hold back."""
     check_ttl(ttl_seconds)
     check_name(channel)
     if call_id is not None:
         check_name(call_id, "call_id", 64)
-    if request_key is not None:
-        earlier = run(session, sql.HOLD_BY_REQUEST, {"p_request": check_request_key(request_key)}).first()
-        if earlier is not None:
-            if earlier.slot_id != slot_id:
-                raise InvalidInput("this request key was used for another request")
-            return HoldView(id=earlier.id, slot_id=earlier.slot_id, expires_at=from_db(earlier.expires_at))
+    key = None if request_key is None else check_request_key(request_key)
     at = to_db(now, "now")
-    expire_holds(session, now=now, slot_ids=[slot_id])
+    guard = run(session, sql.HOLD_GUARD, {"p_request": key, "p_channel": channel, "now": at, "p_slot": slot_id}).one()
+    if guard.id is not None:
+        if guard.slot_id != slot_id:
+            raise InvalidInput("this request key was used for another request")
+        return HoldView(id=guard.id, slot_id=guard.slot_id, expires_at=from_db(guard.expires_at))
+    if max_live is not None and guard.live >= max_live:
+        raise TooManyHolds(f"the {channel} channel already holds {max_live} places, as many as it may; "
+                           "confirm or release one first")
+    if guard.expired is not None:
+        sweep_slot(session, now=now, slot_id=slot_id)
     if not take(session, slot_id, at, "held", phone=is_phone(channel)):
         refuse(session, slot_id, at, alternatives=alternatives, channel=channel)
     expires_at = at + timedelta(seconds=ttl_seconds)
     hold_id = run(session, sql.INSERT_HOLD, {
         "slot_id": slot_id, "created_at": at, "expires_at": expires_at, "state": "live", "channel": channel,
-        "call_id": call_id, "ended_at": None, "request_key": request_key,
+        "call_id": call_id, "ended_at": None, "request_key": key,
     }).scalar_one()
     audit(session, at, channel, "hold", slot_id=slot_id, hold_id=hold_id, detail={"ttl_seconds": ttl_seconds})
     return HoldView(id=hold_id, slot_id=slot_id, expires_at=from_db(expires_at))

@@ -7,7 +7,7 @@ database work itself; these constants keep the store close to hand-written SQL
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, DateTime, Integer, String, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, and_, bindparam, func, insert, literal, or_, select, update
 
 from slots.models import AuditEntry, Booking, Hold, Slot
 
@@ -61,6 +61,29 @@ EXPIRE_ON_SLOT = (
     update(H).where(_EXPIRED, H.c.slot_id == SLOT).values(state="expired", ended_at=NOW)
     .returning(H.c.id, H.c.slot_id, H.c.channel)
 )
+
+#: before a hold, in one round trip: the hold an earlier attempt with the same request key made (its
+#: columns NULL when there is none, or no key), the live holds of the channel, and one expired hold on
+#: the slot (NULL when there is nothing to sweep)
+_ONE_ROW, _KEYED = select(literal(1).label("one")).subquery(), H.alias("keyed")
+HOLD_GUARD = select(
+    _KEYED.c.id, _KEYED.c.slot_id, _KEYED.c.expires_at,
+    select(func.count()).select_from(H).where(
+        H.c.channel == bindparam("p_channel", type_=String), H.c.state == "live", H.c.expires_at > NOW,
+    ).scalar_subquery().label("live"),
+    ANY_EXPIRED_ON_SLOT.scalar_subquery().label("expired"),
+).select_from(_ONE_ROW.outerjoin(_KEYED, _KEYED.c.request_key == bindparam("p_request", type_=String)))
+#: before a confirm, in one round trip: the hold with what a booking needs of its slot, the booking an
+#: earlier attempt with the same request key made (NULL if none), and the person's active booking for
+#: the slot's service (NULL if none)
+HOLD_FOR_CONFIRM = select(
+    H.c.id, H.c.slot_id, H.c.channel, H.c.expires_at, S.c.service, S.c.site, S.c.start_at, S.c.end_at,
+    select(B.c.id).where(B.c.request_key == bindparam("p_request", type_=String)).scalar_subquery().label("earlier"),
+    select(B.c.id).where(
+        B.c.service == S.c.service, B.c.person_key == bindparam("p_key", type_=String),
+        B.c.person_check == bindparam("p_check", type_=String), B.c.status == "confirmed",
+    ).limit(1).scalar_subquery().label("active"),
+).join(S, S.c.id == H.c.slot_id).where(H.c.id == HOLD)
 
 SELECT_BOOKING = select(B).where(B.c.code == bindparam("p_code", type_=String))
 CODE_TAKEN = select(B.c.id).where(B.c.code == bindparam("p_code", type_=String))

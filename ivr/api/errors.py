@@ -16,7 +16,6 @@ from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ivr.api.deps import RateLimited
-from ivr.api.hold_access import TooManyHolds
 from ivr.api.schemas import SlotOut
 from ivr.http.transactions import DatabaseUnavailable, is_outage
 from ivr.opening import opening_notice
@@ -27,6 +26,7 @@ from slots.errors import (
     NotFound,
     SlotFull,
     StoreError,
+    TooManyHolds,
 )
 
 logger = logging.getLogger(__name__)

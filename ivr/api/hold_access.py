@@ -15,24 +15,17 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.config import Settings
 from slots import store
-from slots.errors import NotFound, StoreError
+from slots.errors import NotFound
 from slots.models import Hold
 from slots.person import Person
-from slots.timeutil import to_db
 from slots.views import BookingView, HoldView
 
 PUBLIC_ID = re.compile(r"([0-9]{1,18})\.([A-Za-z0-9_-]{22})", re.ASCII)
-
-
-class TooManyHolds(StoreError):
-    """The channel has as many live holds as it may have; confirm or release one first."""
-
-    reason = "too_many_holds"
 
 
 class HoldIds:
@@ -68,24 +61,12 @@ def _check_owner(session: Session, number: int, owner: str) -> None:
         raise NotFound("no such hold")
 
 
-def live_holds(session: Session, channel: str, now: datetime) -> int:
-    """How many places `channel` holds now (expired holds not yet swept do not count)."""
-    query = select(func.count()).select_from(Hold).where(
-        Hold.channel == channel, Hold.state == "live", Hold.expires_at > to_db(now, "now"))
-    return session.execute(query).scalar_one()
-
-
 def place(session: Session, slot_id: int, *, channel: str, limit: int, now: datetime,
           request_key: str | None = None, **kw) -> HoldView:
-    """`store.hold`, refused with TooManyHolds when `channel` already holds `limit` places. An abuse
-    limit, not an invariant: concurrent requests of one channel may pass it by a few on PostgreSQL.
-    A retry of an attempt that made its hold (same `request_key`) gets that hold back, never a 429."""
-    retried = request_key is not None and session.execute(
-        select(Hold.id).where(Hold.request_key == request_key)).first() is not None
-    if not retried and live_holds(session, channel, now) >= limit:
-        raise TooManyHolds(f"the {channel} channel already holds {limit} places, as many as it may; "
-                           "confirm or release one first")
-    return store.hold(session, slot_id, channel=channel, now=now, request_key=request_key, **kw)
+    """`store.hold`, refused with TooManyHolds when `channel` already holds `limit` places (checked in
+    the store's first statement). A retry of an attempt that made its hold (same `request_key`)
+    gets that hold back, never a 429."""
+    return store.hold(session, slot_id, channel=channel, now=now, request_key=request_key, max_live=limit, **kw)
 
 
 def release(session: Session, number: int, *, owner: str, now: datetime) -> None:
@@ -95,5 +76,5 @@ def release(session: Session, number: int, *, owner: str, now: datetime) -> None
 
 def confirm(session: Session, number: int, person: Person, *, owner: str, now: datetime,
             request_key: str | None = None) -> BookingView:
-    _check_owner(session, number, owner)
-    return store.confirm(session, number, person, channel=owner, now=now, request_key=request_key)
+    return store.confirm(session, number, person, channel=owner, now=now, request_key=request_key,
+                         own_hold_only=True)
