@@ -66,37 +66,34 @@ PLACES_SHARE = 0.6  # places per round as a share of its residents: more residen
 
 #: what profiling found and what was changed (2026-12-01); the limits follow the measured rows
 FINDINGS = (
-    "Where the time went, before the changes below (py-spy on `ivr serve` during 400-resident rounds, samples "
-    "holding the GIL): handing work to worker threads 22 % (FastAPI ran each of an API request's five plain-`def` "
-    "dependencies in a thread, besides the endpoint), SQLAlchemy 17 %, FastAPI/Starlette routing and responses "
-    "15 %, the asyncio loop 14 %, psycopg 10 %, h11 10 %, dependency solving 6 %, pydantic 1.4 %, logging 0.9 %. "
-    "Changed (tests/api, tests/slots, the web and resident HTTP tests pass): the API's dependencies are `async` "
-    "(one thread hand-off per request instead of six); the pages' security headers are a pure ASGI middleware "
-    "(Starlette's `BaseHTTPMiddleware` ran every request, API included, through a task group and a streamed copy "
-    "of its response); on PostgreSQL the service pools one connection per store thread (SQLAlchemy's default 5 "
-    "opened and closed a backend per transaction beyond 5: 487 sessions for 3,838 transactions in one run); and the "
-    "HTTP socket is made as IPPROTO_TCP, so that asyncio sets TCP_NODELAY on each connection: before, every request "
-    "after a kept-alive connection's first waited about 40 ms for the client's delayed ACK (4 ms on a new "
-    "connection, 45 ms on the next request on the same one). Sequential requests on an otherwise idle service, "
-    "before → after (one run each, the machine shared): find 11.6 → 7.0 ms CPU and 58 → 12 ms; hold + confirm "
-    "27 → 19 ms CPU and 121 → 37 ms. After the changes (600-resident rounds): SQLAlchemy 29 %, FastAPI/Starlette "
-    "17 %, psycopg 13 %, thread hand-offs 10 %, h11 9 %, dependency solving 6 %, the asyncio loop 6 %, the store's "
-    "and the service's own code 7 %, logging 2 %, pydantic 2 %; the process held the GIL in 44 % of the samples: "
-    "the rest of the time it waited for a core (load above). The bench's own client was its first bottleneck: one "
-    "httpx pool of N connections cost httpcore time in N at every request, and httpcore's `import sniffio` (not "
-    "installed) searched sys.path at every lock; each resident now has its own client."
+    "Changed since the last run (tests/api, tests/slots and tests/service pass on SQLite and PostgreSQL): "
+    "(1) `ivr serve --http-processes K` (`MADOGUCHI_HTTP_PROCESSES`): K processes accept on the one HTTP port "
+    "(SO_REUSEPORT); the extra ones answer the API's slots, holds and bookings and `/yoyaku/` themselves and forward "
+    "the rest (dashboard, live views, chat, calls, /metrics) to the main process over a Unix socket, their metric "
+    "counts included. (2) Fewer statements per request in the store, every guarantee kept: a hold reads its request "
+    "key's earlier hold, the channel's live holds (the `MADOGUCHI_CHANNEL_MAX_HOLDS` limit, now checked in "
+    "`store.hold`) and whether the slot has an expired hold to sweep in one SELECT, then the conditional UPDATE, the "
+    "INSERT and the audit row (7 statements → 4); a confirm reads the hold with its slot, the request key's earlier "
+    "booking, the person's active booking and the hold's owner in one SELECT (10 → 6); slot listings and a refused "
+    "hold's alternatives are prebuilt Core queries instead of ORM loads (a refused hold 9 → 6). In-process through "
+    "the ASGI app on PostgreSQL (one request at a time, CPU per request including the client, one run each on the "
+    "shared machine), before → after: find 8.7 → 3.8 ms, hold 7.3 → 4.4 ms, confirm 7.5 → 5.7 ms, refused hold "
+    "10.5 → 6.0 ms. Where the time goes now (py-spy on `ivr serve`, one HTTP process, 500-resident rounds, samples "
+    "holding the GIL, by the package of the innermost frame): FastAPI 15 %, SQLAlchemy 12 %, psycopg 11 %, "
+    "Starlette 9 %, asyncio 8 %, thread hand-offs (threading, anyio) 9 %, h11 5 %, the service's own code 5 %, the "
+    "store's 5 %, logging 2 %, pydantic 2 %: no single cost is left to remove; it is the framework's per-request "
+    "work, spread over every layer. Earlier: the API's dependencies are `async`, the security headers a pure ASGI "
+    "middleware, one pooled PostgreSQL connection per store thread, and TCP_NODELAY on the HTTP socket."
 )
 #: the issue's target against what was reached, and what would move it
 TARGET = (
-    "Issue 16's target (≥ 500 bookings/s, p95 ≤ 300 ms on this machine) is not reached: one Python process serving "
-    "the HTTP API at several ms of CPU per request cannot, whatever the store does. What would move it, in order: "
-    "several HTTP processes on the port (uvicorn workers or SO_REUSEPORT listeners of `ivr serve`, which today runs "
-    "HTTP in its main process only) or several nodes behind a proxy (issue 14's scale-out), on a machine with the "
-    "cores for them; `GET /slots?available=true` answering a channel token with the places free *for its channel* "
-    "(today it counts the phone's reserve as free, so residents try slots only the phone may take and get 409s: "
-    "about a quarter of all requests here); and fewer statements per booking in the store (a hold runs the "
-    "request-key check twice, the live-holds count, the expiry probe, the conditional UPDATE, the INSERT and the audit "
-    "row), with SQLAlchemy Core's compiled-statement cache or plain psycopg on the hot path."
+    "Issue 16's target (≥ 500 bookings/s, p95 ≤ 300 ms on this machine) is not reached, and cannot be on two "
+    "cores: at 6 requests per booking it needs 3,000 requests/s, under 0.7 ms of CPU per request for the service, "
+    "PostgreSQL and the residents' client together, where the service alone spends several ms in FastAPI, "
+    "SQLAlchemy and h11. What would move it further: more cores (HTTP processes scale with them: the store "
+    "was not the limit, 0 retries and the slot row locks short), uvicorn's C parser and loop (httptools, uvloop: not "
+    "installed here), and the web front end asking for fewer requests per booking (a hold that is refused already "
+    "answers the alternatives; a front end that books on the first free one needs no second find)."
 )
 
 
@@ -185,6 +182,19 @@ def tree_cpu(pid: int) -> float:
         except OSError:  # gone meanwhile
             continue
         tree.extend(child for child, parent in parents.items() if parent == current)
+    return total
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process (the postmaster's count includes its ended backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += proc_cpu(int(entry.name))
+            except (OSError, ValueError):
+                continue
     return total
 
 
@@ -392,13 +402,13 @@ async def run_round(client: httpx.AsyncClient, service: Service, dsn: str, n: in
     tls = ssl.create_default_context()  # unused over http://, but made once rather than per client
     clients = [httpx.AsyncClient(verify=tls, timeout=60, limits=httpx.Limits(max_connections=1)) for _ in range(n)]
     try:
-        serve0, own0 = tree_cpu(service.process.pid), own_cpu()
+        serve0, own0, pg0 = tree_cpu(service.process.pid), own_cpu(), postgres_cpu()
         await asyncio.gather(*(resident(clients[i], service.base, day, tickets[i], opening + spread * i / n,
                                         random.Random(rng.random()), out) for i in range(n)))
         finished = time.monotonic()
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
-    serve_cpu, bench_cpu = tree_cpu(service.process.pid) - serve0, own_cpu() - own0
+    serve_cpu, bench_cpu, pg_cpu = tree_cpu(service.process.pid) - serve0, own_cpu() - own0, postgres_cpu() - pg0
     slots = await asyncio.to_thread(read_store, dsn, day)
     places = sum(s.capacity for s in slots)
     web_places = sum(s.capacity - s.phone_reserved for s in slots)
@@ -411,7 +421,7 @@ async def run_round(client: httpx.AsyncClient, service: Service, dsn: str, n: in
         "book_p50": percentile(out.booking, 0.5), "book_p95": percentile(out.booking, 0.95),
         "kinds": out.kinds, "failures": sum(c for k, c in out.kinds.items() if is_failure(k)),
         "errors": out.errors, "problems": store_problems(slots), "slots": len(slots),
-        "serve_cpu": serve_cpu, "bench_cpu": bench_cpu, "load": os.getloadavg()[0],
+        "serve_cpu": serve_cpu, "bench_cpu": bench_cpu, "pg_cpu": pg_cpu, "load": os.getloadavg()[0],
         "requests": sum(c for k, c in out.kinds.items() if not k.startswith("transport")),
     }
 
@@ -448,7 +458,7 @@ async def bench(rounds: list[int], repeat: int, workers: int, spread: float, wor
 
 def summarize(group: list[dict]) -> dict:
     """Medians of one N's rounds; answer kinds and failures summed; problems listed."""
-    keys = ("rate", "sold_out_s", "find_p50", "find_p95", "book_p50", "book_p95", "serve_cpu", "bench_cpu", "load",
+    keys = ("rate", "sold_out_s", "find_p50", "find_p95", "book_p50", "book_p95", "serve_cpu", "bench_cpu", "pg_cpu", "load",
             "booked", "places", "web_places")
     row = {k: median([r[k] for r in group]) for k in keys}
     row["cpu_per_request"] = median([r["serve_cpu"] / max(1, r["requests"]) for r in group])
@@ -480,16 +490,16 @@ def render(rows: list[dict], command: str, workers: int, spread: float, retries:
         "round, from `/proc` (serve) and `getrusage` (bench); load is the 1-minute load average after a round "
         "(the machine is shared).", "",
         "| residents | rounds | booked / places (web) | bookings/s | sold out (s) | find p50 / p95 (ms) | "
-        "hold+confirm p50 / p95 (ms) | serve CPU (s) | serve CPU / request (ms) | bench CPU (s) | load | "
-        "5xx / transport |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "hold+confirm p50 / p95 (ms) | serve CPU (s) | serve CPU / request (ms) | PostgreSQL CPU (s) | bench CPU (s) | "
+        "load | 5xx / transport |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['residents']} | {r['rounds']} | {r['booked']:.0f} / {r['places']:.0f} ({r['web_places']:.0f}) | "
             f"{r['rate']:.0f} | {r['sold_out_s']:.2f} | {r['find_p50'] * 1000:.0f} / {r['find_p95'] * 1000:.0f} | "
             f"{r['book_p50'] * 1000:.0f} / {r['book_p95'] * 1000:.0f} | {r['serve_cpu']:.1f} | "
-            f"{r['cpu_per_request'] * 1000:.1f} | {r['bench_cpu']:.1f} | "
+            f"{r['cpu_per_request'] * 1000:.1f} | {r.get('pg_cpu', float('nan')):.1f} | {r['bench_cpu']:.1f} | "
             f"{r['load']:.1f} | {r['failures']} |")
     kinds = Counter()
     for r in rows:
@@ -499,15 +509,18 @@ def render(rows: list[dict], command: str, workers: int, spread: float, retries:
     cpu = median([r["cpu_per_request"] for r in rows])
     per_booking = median([r["requests_per_booking"] for r in rows])
     if cpu > 0:
-        lines += ["", f"What limits it: the service's CPU. At {cpu * 1000:.1f} ms of `ivr serve` CPU per request (median "
-                  f"of the rows) one process doing nothing else tops out near {1 / cpu:.0f} requests/s, which at "
-                  f"{per_booking:.1f} requests per booking here (find, holds refused 409, hold, confirm; the losers' "
-                  f"finds and 409s included) is about {1 / cpu / per_booking:.0f} bookings/s. The HTTP API runs in "
-                  "the main process only (`--workers` adds IVR processes, not HTTP workers), so its Python runs on one "
-                  "core at a time, and the machine's two cores are shared with PostgreSQL, this bench and other "
-                  "jobs (load above). The store was not the limit: sampled during a 300-resident round, PostgreSQL's "
-                  "sessions sat idle or idle in transaction (waiting for Python), one lock wait in 260 samples"
-                  + ("" if retries is None else f"; {retries} store transactions were retried in the whole run") + "."]
+        last, cores = rows[-1], os.cpu_count() or 1
+        used = last["serve_cpu"] + last.get("pg_cpu", 0.0) + last["bench_cpu"]
+        lines += ["", f"What limits it: the machine's {cores} cores. In the {last['residents']}-resident rounds "
+                  f"`ivr serve` (all its processes) used {last['serve_cpu']:.1f} CPU s, PostgreSQL "
+                  f"{last.get('pg_cpu', float('nan')):.1f} s and this bench {last['bench_cpu']:.1f} s in the "
+                  f"{last['sold_out_s']:.1f} s from the opening to the last booking: {used / cores / last['sold_out_s'] * 100:.0f} % "
+                  "of the cores (other jobs on the shared machine took part of the rest: load above). At "
+                  f"{cpu * 1000:.1f} ms of `ivr serve` CPU per request (median of the rows) and {per_booking:.1f} "
+                  "requests per booking (find, holds refused 409, hold, confirm; the losers' finds and 409s included), "
+                  f"the service alone on all {cores} cores would top out near {cores / cpu:.0f} requests/s, about "
+                  f"{cores / cpu / per_booking:.0f} bookings/s. The store was not the limit"
+                  + ("" if retries is None else f": {retries} store transactions were retried in the whole run") + "."]
     lines += ["", TARGET, "", FINDINGS]
     lines += ["", "Answers over all rounds: " + ", ".join(f"{k} × {c}" for k, c in sorted(kinds.items())) + ".",
               "", f"Store after every round ({slots} slots): " + (

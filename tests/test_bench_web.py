@@ -4,6 +4,7 @@ and the section it writes (no service, no database, no timing)."""
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 
 from bench.web import (
@@ -77,7 +78,7 @@ def test_phone_reserve_taken_by_the_web_is_found():
 
 def round_result(rate: float, problems: list[str] | None = None, kinds: Counter | None = None) -> dict:
     return {"residents": 200, "rate": rate, "sold_out_s": 2.0, "find_p50": 0.1, "find_p95": 0.2, "book_p50": 0.15,
-            "book_p95": 0.3, "serve_cpu": 3.0, "bench_cpu": 1.0, "load": 2.5, "booked": 84, "places": 120,
+            "book_p95": 0.3, "serve_cpu": 3.0, "bench_cpu": 1.0, "pg_cpu": 1.0, "load": 2.5, "booked": 84, "places": 120,
             "web_places": 84, "kinds": kinds or Counter({"confirm 201": 84, "hold 409 slot_full": 150}),
             "failures": sum(c for k, c in (kinds or Counter()).items() if is_failure(k)),
             "problems": problems or [], "slots": 6, "errors": [], "requests": 600}
@@ -87,9 +88,11 @@ def test_rounds_summarized_by_median_and_rendered():
     row = summarize([round_result(40.0), round_result(60.0), round_result(50.0, kinds=Counter({"confirm 500": 1}))])
     assert row["rate"] == 50.0 and row["rounds"] == 3 and row["failures"] == 1 and row["slots"] == 18
     text = render([row], "python bench/web.py --residents 200", workers=1, spread=1.0)
-    assert "| 200 | 3 | 84 / 120 (84) | 50 | 2.00 | 100 / 200 | 150 / 300 | 3.0 | 5.0 | 1.0 | 2.5 | 1 |" in text
+    assert "| 200 | 3 | 84 / 120 (84) | 50 | 2.00 | 100 / 200 | 150 / 300 | 3.0 | 5.0 | 1.0 | 1.0 | 2.5 | 1 |" in text
     assert "confirm 500 × 1" in text and "0 oversold" in text
-    assert "At 5.0 ms of `ivr serve` CPU per request" in text and "near 200 requests/s" in text
+    cores = os.cpu_count()
+    assert "At 5.0 ms of `ivr serve` CPU per request" in text and f"near {cores * 200} requests/s" in text
+    assert f"{5.0 / cores / 2.0 * 100:.0f} % of the cores" in text
 
 
 def test_render_names_store_problems():
