@@ -107,6 +107,7 @@ KNOWN_PLACEHOLDERS = {"title", "operator_key", "yes_key", "no_key", "day", "date
 HEAD_FRAMES = 2  # audio kept from before a prompt's first voiced frame, for the matcher
 MORE_WAIT = 3.0  # a prompt heard in part: how long to wait for the rest after its last voice
 UNKNOWN_WAIT = 1.0  # a prompt not placed: how much longer to wait in case more comes (pieces pause ~1 s)
+SAID_THEN_QUIET = 3.0  # after a statement, this long without voice: the line waits for an answer (it asks after 5 s)
 VOICED_RMS = 32768 * 10 ** (VOICED_DB / 20)  # a 20 ms frame louder than VOICED_DB
 
 
@@ -630,7 +631,12 @@ class Caller:
             except TimeoutError:
                 if waiting_more:  # the rest of a prompt heard in part never came: take it as it is
                     waiting_more = False
-                    if not await self._react(self._parse(self.last_voiced)):
+                    parse = self._parse(self.last_voiced)
+                    if parse.last is not None and not _asks(parse.last.label):
+                        # something said, then the line waits: it was a question the caller could not
+                        # place (a read-back of a slot it did not ask for that starts like a statement)
+                        parse = Parse(says=(), blocks=parse.blocks)
+                    if not await self._react(parse):
                         return
                     continue
                 self.log.errors.append(f"no reply from the IVR within {timeout:.0f} s after {self.step}")
@@ -657,6 +663,10 @@ class Caller:
             waiting_more = False
             if parse.last is not None and not _asks(parse.last.label):
                 self._note(parse)  # something said, not asked (greeting, booking code, hand-over): listen on
+                if parse.last.label.startswith("line:"):  # the queue's: the IVR's own prompts come later, apart
+                    self.prompt_first = None
+                else:  # the question comes next, at once; a line that stays quiet is waiting for an answer
+                    waiting_more, more = True, SAID_THEN_QUIET
                 continue
             if not await self._react(parse):
                 return
@@ -674,8 +684,8 @@ class Caller:
             self.log.waited = True
         if "line:callback-done" in labels:
             self.log.callback_left = True
-        if self.log.queue_wait is None and any(not label.startswith("line:") for label in labels):
-            self.log.queue_wait = round(self.prompt_at - self.started, 3)
+        if self.log.queue_wait is None and labels and not labels[0].startswith("line:"):
+            self.log.queue_wait = round(self.prompt_at - self.started, 3)  # the greeting: a seat was free
         if "apology" in labels:
             self.log.heard_apology = True
         if "say:transfer" in labels or "say:operator" in labels:
