@@ -66,7 +66,11 @@ PLACES_SHARE = 0.6  # places per round as a share of its residents: more residen
 
 #: what profiling found and what was changed (2026-12-01); the limits follow the measured rows
 FINDINGS = (
-    "Changed since the last run (tests/api, tests/slots and tests/service pass on SQLite and PostgreSQL): "
+    "Before the changes below, the same day: 13 bookings/s at 200 residents and 14 at 500, 11.1 ms of `ivr serve` "
+    "CPU per request, one HTTP process (`python bench/web.py --residents 200,500 --repeat 1`); with the store "
+    "changes alone, one HTTP process made 23–24 bookings/s at 500 residents (the profiled rounds below); the "
+    "rows above add a second HTTP process. "
+    "Changed (tests/api, tests/slots and tests/service pass on SQLite and PostgreSQL): "
     "(1) `ivr serve --http-processes K` (`MADOGUCHI_HTTP_PROCESSES`): K processes accept on the one HTTP port "
     "(SO_REUSEPORT); the extra ones answer the API's slots, holds and bookings and `/yoyaku/` themselves and forward "
     "the rest (dashboard, live views, chat, calls, /metrics) to the main process over a Unix socket, their metric "
@@ -89,9 +93,10 @@ FINDINGS = (
 TARGET = (
     "Issue 16's target (≥ 500 bookings/s, p95 ≤ 300 ms on this machine) is not reached, and cannot be on two "
     "cores: at 6 requests per booking it needs 3,000 requests/s, under 0.7 ms of CPU per request for the service, "
-    "PostgreSQL and the residents' client together, where the service alone spends several ms in FastAPI, "
-    "SQLAlchemy and h11. What would move it further: more cores (HTTP processes scale with them: the store "
-    "was not the limit, 0 retries and the slot row locks short), uvicorn's C parser and loop (httptools, uvloop: not "
+    "PostgreSQL and the residents' client together, where the service alone spends about 5 ms in FastAPI, "
+    "SQLAlchemy, psycopg and h11. The p95 latencies are queueing: every resident arrives within one second, and "
+    "the last wait for the whole crowd ahead of them. What would move it further: more cores (HTTP processes scale "
+    "with them; PostgreSQL used about a third of the service's CPU), uvicorn's C parser and loop (httptools, uvloop: not "
     "installed here), and the web front end asking for fewer requests per booking (a hold that is refused already "
     "answers the alternatives; a front end that books on the first free one needs no second find)."
 )
@@ -474,8 +479,8 @@ def summarize(group: list[dict]) -> dict:
 def render(rows: list[dict], command: str, workers: int, spread: float, retries: int | None = None,
            http_processes: int = 1) -> str:
     where = ("the HTTP API runs in the main process" if http_processes == 1 else
-             f"{http_processes} processes answer HTTP on the port: the main one and {http_processes - 1} "
-             "`--http-processes` children, which answer slots, holds and bookings themselves")
+             f"{http_processes} processes answer HTTP on the one port, the main one and {http_processes - 1} more, "
+             "which answer slots, holds and bookings themselves")
     lines = [
         "## Web opening time: residents booking through the API (integration)", "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}: one `ivr serve` "
@@ -487,7 +492,7 @@ def render(rows: list[dict], command: str, workers: int, spread: float, retries:
         "hold a random slot (`POST /holds`, on 409 slot_full one of its alternatives), confirm (`POST /bookings` with "
         "ticket number and birth date). Bookings/s counts from the opening to the last booking; hold+confirm is "
         "the successful hold and its confirm. Figures are medians over the rounds of one N; CPU is seconds per "
-        "round, from `/proc` (serve) and `getrusage` (bench); load is the 1-minute load average after a round "
+        "round, from `/proc` (serve: its process and children; PostgreSQL: all its processes) and `getrusage` (bench); load is the 1-minute load average after a round "
         "(the machine is shared).", "",
         "| residents | rounds | booked / places (web) | bookings/s | sold out (s) | find p50 / p95 (ms) | "
         "hold+confirm p50 / p95 (ms) | serve CPU (s) | serve CPU / request (ms) | PostgreSQL CPU (s) | bench CPU (s) | "

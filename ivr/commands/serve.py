@@ -186,11 +186,14 @@ async def _run(settings: Settings, factory, http_socket: socket.socket | None, s
             await sharing.close()
 
 
-def api_server(app) -> ApiServer:
+def api_server(app, *, grace: float | None = None) -> ApiServer:
+    """`grace`: seconds a stop waits for open answers (an extra HTTP process's forwarded live views end
+    only when the main process stops, after it); None: until they end."""
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the dashboard's login
     # reads it only from MADOGUCHI_TRUSTED_PROXIES (ivr.web.auth.client_address)
     redact_access_log()  # booking codes and hold ids in URL paths never reach the log in clear
-    return ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True, proxy_headers=False))
+    return ApiServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=True, proxy_headers=False,
+                                    timeout_graceful_shutdown=grace))
 
 
 @contextlib.contextmanager
@@ -277,7 +280,7 @@ async def run_http_only(settings: Settings, *, parent_socket: str, events_fd: in
     try:
         app = create_app(settings, sessionmaker=make_sessionmaker(engine), bus=EventBus(),
                          metrics=MetricsToParent(events_fd))
-        server = api_server(ToParent(app, parent_socket))
+        server = api_server(ToParent(app, parent_socket), grace=settings.shutdown_grace_seconds)
         serving = asyncio.create_task(server.serve(sockets=[listen(settings.http, reuse_port=True)]), name="http")
         stopper = asyncio.create_task(stopping.wait())
         await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
