@@ -18,4 +18,11 @@ def hints_for(listen: Listen) -> Hints:
     grammar = tuple(dict.fromkeys((*listen.grammar, OPERATOR_WORD))) if listen.grammar else ()
     yesno = listen.kind == "yesno"
     priority = Priority.URGENT if yesno else Priority.NORMAL
-    return Hints(words=tuple(listen.hints), grammar=grammar, priority=priority, short=yesno)
+    longest = number_tokens(listen.max_digits) if listen.kind == "digits" and listen.max_digits else None
+    return Hints(words=tuple(listen.hints), grammar=grammar, priority=priority, short=yesno, max_tokens=longest)
+
+
+def number_tokens(digits: int) -> int:
+    """Whisper tokens of the longest sensible answer with a number of `digits` digits: a token per
+    digit and one per separator (「1、2、3」), and a few for the words around it (「番号は…です」)."""
+    return 2 * digits + 12

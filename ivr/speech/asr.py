@@ -46,12 +46,15 @@ class Hints:
     grammar:  the only phrases Vosk may return this turn (empty: free dictation).
     priority: how soon a busy recognizer decodes it (Whisper's queue; Vosk decodes at once).
     short:    a short answer is expected (yes/no): Whisper may decode it on a shorter window.
+    max_tokens: the longest answer that makes sense, in Whisper tokens (a number of known length):
+              a decoding caught in a repetition loop stops there instead of at the audio's length.
     """
 
     words: tuple[str, ...] = ()
     grammar: tuple[str, ...] = ()
     priority: Priority = Priority.NORMAL
     short: bool = False
+    max_tokens: int | None = None
 
     def prompt(self) -> str:
         return "、".join(w.strip() for w in self.words if w.strip())

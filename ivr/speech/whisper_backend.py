@@ -12,6 +12,10 @@ decodes urgent utterances only: a yes/no answer never waits for a ticket number'
 finish (the caller is waiting for 「予約しました」), at the price of three threads sharing two cores
 for the fraction of a second it takes.
 
+An utterance that finds nothing else decoding or waiting goes to a solo replica that uses every
+core (`solo`): one caller on a quiet line gets a reply sooner than one core could give it, and
+under load, when there is always other work, the one-thread replicas keep the cores apart.
+
 CTranslate2 decodes a batch only when `<|startoftranscript|>` sits at the same position in every
 prompt, i.e. when the prompts (the step's key words, tokenized) have the same length: prompts of
 equal length but different words decode together and give the same text as alone. So a batch is the
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -123,9 +128,10 @@ class WhisperDecoder:
 
     backend = "whisper"
 
-    def __init__(self, model_dir: Path, *, parallel: int = 1, beam_size: int = 5, language: str = "ja") -> None:
+    def __init__(self, model_dir: Path, *, parallel: int = 1, threads: int = 1, beam_size: int = 5,
+                 language: str = "ja") -> None:
         self.model = ctranslate2.models.Whisper(
-            str(model_dir), device="cpu", compute_type="int8", intra_threads=1, inter_threads=parallel
+            str(model_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=parallel
         )
         hf = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer = Tokenizer(hf, True, task="transcribe", language=language)
@@ -153,22 +159,25 @@ class WhisperDecoder:
         window = window_seconds(seconds, short_answers=all(h.short for h in hints))
         mel = np.stack([self._mel(s, window) for s in batch])
         encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True))
-        outputs = self._generate(encoded, [self._prompt(h) for h in hints], seconds)
+        longest = max_tokens(seconds)
+        if all(h.max_tokens for h in hints):
+            longest = min(longest, max(h.max_tokens for h in hints))
+        outputs = self._generate(encoded, [self._prompt(h) for h in hints], longest)
         echoed = [i for i, (text, _, _) in enumerate(outputs) if hints[i].prompt() and _echoes(text, hints[i].prompt())]
         if echoed:  # Whisper sometimes just repeats its prompt: decode those again without it
             # from the same encoder output: the encoder is most of the cost of a short answer
-            retry = self._generate(encoded[echoed], [self._prompt(NO_HINTS)] * len(echoed), seconds)
+            retry = self._generate(encoded[echoed], [self._prompt(NO_HINTS)] * len(echoed), longest)
             for i, output in zip(echoed, retry, strict=True):
                 outputs[i] = output
         return outputs
 
-    def _generate(self, encoded: np.ndarray, prompts: list[list[int]], seconds: float) -> list[tuple[str, tuple[str, ...], float]]:
+    def _generate(self, encoded: np.ndarray, prompts: list[list[int]], longest: int) -> list[tuple[str, tuple[str, ...], float]]:
         results = self.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)),
             prompts,
             beam_size=self.beam_size,
             num_hypotheses=min(3, self.beam_size),
-            max_length=max(len(p) for p in prompts) + max_tokens(seconds),
+            max_length=max(len(p) for p in prompts) + longest,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -192,7 +201,9 @@ class WhisperRecognizer:
     """The shared async recognizer: a queue served by `parallel` worker threads that batch.
 
     `decoder` replaces the Whisper model (tests): anything with `decode_batch(samples, hints)` and
-    `batch_key(hints)`. `express` adds the worker that serves `Priority.URGENT` alone.
+    `batch_key(hints)`. `express` adds the worker that serves `Priority.URGENT` alone. `solo`: the
+    replica on every core for an utterance decoded alone (loaded from `model_dir` when True and the
+    machine has several cores; None or False: none).
     """
 
     backend = "whisper"
@@ -206,6 +217,7 @@ class WhisperRecognizer:
         beam_size: int = 5,
         express: bool = True,
         decoder: WhisperDecoder | None = None,
+        solo: WhisperDecoder | bool | None = True,
     ) -> None:
         if parallel < 1 or max_batch < 1:
             raise ValueError("parallel and max_batch must be at least 1")
@@ -213,7 +225,12 @@ class WhisperRecognizer:
             if model_dir is None:
                 raise ValueError("WhisperRecognizer needs a model_dir or a decoder")
             decoder = WhisperDecoder(model_dir, parallel=parallel + express, beam_size=beam_size)
+        if solo is True:
+            cores = os.cpu_count() or 1
+            solo = WhisperDecoder(model_dir, threads=cores, beam_size=beam_size) if model_dir and cores > 1 else None
         self.decoder = decoder
+        self.solo: WhisperDecoder | None = solo or None
+        self._decoding = 0  # batches being decoded now
         self.max_batch = max_batch
         self._pending: dict[Priority, deque[_Job]] = {priority: deque() for priority in Priority}
         self._ready = threading.Condition()
@@ -249,56 +266,68 @@ class WhisperRecognizer:
     def recognize_sync(self, pcm: bytes, hints: Hints = NO_HINTS, rate: int = PHONE_RATE) -> AsrResult:
         return self.submit(pcm, hints, rate).result()
 
-    def _take_batch(self, lane: Priority | None) -> list[_Job] | None:
+    def _take_batch(self, lane: Priority | None) -> tuple[list[_Job], bool] | None:
         """The next batch of `lane`'s priority (any, most urgent first, for None), possibly empty when
-        every job taken was cancelled; None once closed and drained."""
+        every job taken was cancelled, and whether it is the only work (nothing else decoding or
+        waiting); None once closed and drained."""
         with self._ready:
             while not self._queues(lane) and not self._closed:
                 self._ready.wait()
             if not (queues := self._queues(lane)):
                 return None
             batch = take_batch(queues[0], self.max_batch)
+            alone = self._decoding == 0 and not self._queues(None)
+            if batch:
+                self._decoding += 1
             if self._queues(None):  # jobs of another prompt length: another idle worker may take them now
                 self._ready.notify_all()
-            return batch
+            return batch, alone
 
     def _queues(self, lane: Priority | None) -> list[deque[_Job]]:
         """The non-empty queues a worker of `lane` serves, the most urgent first."""
         return [queue for priority, queue in self._pending.items() if queue and lane in (None, priority)]
 
     def _serve(self, lane: Priority | None) -> None:
-        while (batch := self._take_batch(lane)) is not None:
-            if batch:
-                self._decode(batch)
+        while (taken := self._take_batch(lane)) is not None:
+            batch, alone = taken
+            if not batch:
+                continue
+            try:
+                outcomes = self._decode(batch, self.solo if alone and self.solo is not None else self.decoder)
+            finally:
+                with self._ready:  # counted out before the callers hear back, who may submit again at once
+                    self._decoding -= 1
+            for job, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, AsrError):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
 
-    def _decode(self, batch: list[_Job]) -> None:
+    def _decode(self, batch: list[_Job], decoder: WhisperDecoder) -> list[AsrResult | AsrError]:
         started = time.monotonic()
         try:
-            outputs = self.decoder.decode_batch([j.samples for j in batch], [j.hints for j in batch])
+            outputs = decoder.decode_batch([j.samples for j in batch], [j.hints for j in batch])
             if len(outputs) != len(batch):
                 raise AsrError(f"{len(outputs)} results for {len(batch)} utterances")
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error as a value
             if len(batch) > 1:
                 logger.warning("whisper decode failed for a batch of %d (%s); decoding each alone", len(batch), exc)
-                for job in batch:
-                    self._decode([job])
-                return
+                return [outcome for job in batch for outcome in self._decode([job], decoder)]
             logger.exception("whisper decode failed for an utterance of %.1f s", batch[0].samples.size / ASR_RATE)
-            batch[0].future.set_exception(AsrError(f"whisper decode failed: {exc}"))
-            return
+            return [AsrError(f"whisper decode failed: {exc}")]
         elapsed = time.monotonic() - started
-        for job, (text, nbest, confidence) in zip(batch, outputs, strict=True):
-            job.future.set_result(
-                AsrResult(
-                    text=text,
-                    nbest=nbest,
-                    confidence=confidence,
-                    decode_seconds=elapsed,
-                    backend=self.backend,
-                    audio_seconds=job.samples.size / ASR_RATE,
-                    wait_seconds=started - job.queued_at,
-                )
+        return [
+            AsrResult(
+                text=text,
+                nbest=nbest,
+                confidence=confidence,
+                decode_seconds=elapsed,
+                backend=self.backend,
+                audio_seconds=job.samples.size / ASR_RATE,
+                wait_seconds=started - job.queued_at,
             )
+            for job, (text, nbest, confidence) in zip(batch, outputs, strict=True)
+        ]
 
     def close(self) -> None:
         """Stop taking utterances; the workers finish the ones already queued, then exit."""

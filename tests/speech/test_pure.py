@@ -60,3 +60,12 @@ def test_cer_on_kana_readings_accepts_digits_and_kanji_alike():
     assert cer("はい", "いいえ") > 0.5
     assert edit_distance("abc", "abd") == 1
     assert corpus_cer([("はい", "はい"), ("いいえ", "いいえ")]) == 0.0
+
+
+def test_a_number_of_known_length_caps_the_decoding_below_the_audio_s_length():
+    from dialogs.messages import Listen
+    from ivr.listen_hints import hints_for, number_tokens
+
+    ticket = hints_for(Listen("digits", hints=("接種券番号",), max_digits=10))
+    assert ticket.max_tokens == number_tokens(10) < max_tokens(5.0)  # 10 digits said in about 5 s
+    assert hints_for(Listen("date", hints=(), max_digits=4)).max_tokens is None  # 十二月十三日でお願いします

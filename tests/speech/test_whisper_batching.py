@@ -306,3 +306,24 @@ def test_an_echo_of_the_prompt_is_decoded_again_from_the_same_encoder_output(whi
     assert counting.encodes == 1  # once, whether or not the prompt came back
     assert counting.generates in (1, 2)
     assert text not in ("午前十時", "午後一時", "午後五時半")  # an offered time read back is decoded again
+
+
+def test_an_utterance_alone_is_decoded_on_every_core_and_the_others_on_one_core_each():
+    shared, solo = FakeDecoder(), HeldDecoder(held=frozenset({"ticket"}))
+    shared.gate.set()
+    recognizer = WhisperRecognizer(parallel=2, max_batch=8, express=False, decoder=shared, solo=solo)
+    try:
+        assert recognizer.recognize_sync(PCM, Hints(words=("menu",))).text == "menu"  # nothing else: solo
+        ticket = recognizer.submit(PCM, Hints(words=("ticket",)))  # solo, held there
+        wait_until_decoding(solo)
+        deadline = time.monotonic() + 5
+        while solo.batches[-1] != ["ticket"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        date = recognizer.recognize_sync(PCM, Hints(words=("date",)))  # the ticket is decoding: one core
+        solo.gate.set()
+        assert ticket.result(timeout=10).text == "ticket" and date.text == "date"
+        assert recognizer.recognize_sync(PCM, Hints(words=("time",))).text == "time"  # alone again
+    finally:
+        recognizer.close()
+    assert solo.batches == [["menu"], ["ticket"], ["time"]]
+    assert shared.batches == [["date"]]
