@@ -47,7 +47,6 @@ HELD_TO_BOOKED = update(S).where(S.c.id == SLOT, S.c.held >= 1).values(held=S.c.
 
 SELECT_HOLD = select(H).where(H.c.id == HOLD)
 INSERT_HOLD = insert(H).returning(H.c.id)
-HOLD_BY_REQUEST = select(H).where(H.c.request_key == bindparam("p_request", type_=String))
 END_HOLD = (
     update(H).where(H.c.id == HOLD, H.c.state == "live")
     .values(state=bindparam("p_state", type_=String), ended_at=NOW).returning(H.c.slot_id, H.c.channel)

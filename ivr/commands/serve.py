@@ -55,7 +55,7 @@ from ivr.service.event_pipe import forward_events
 from ivr.service.metric_pipe import MetricsToParent, count_into
 from ivr.service.parent_proxy import PeerFromChild, ToParent
 from ivr.service.pg_events import PgEvents, libpq_dsn
-from ivr.service.workers import http_processes, ivr_workers
+from ivr.service.workers import HttpProcesses, IvrWorkers
 from slots.db import make_engine, make_sessionmaker, upgrade
 
 logger = logging.getLogger(__name__)
@@ -218,13 +218,13 @@ async def _serve(settings: Settings, factory, http_socket: socket.socket | None,
                  servers: list[ApiServer], bus: EventBus, live: LiveCalls, nodes: Nodes, runtime: IvrRuntime) -> None:
     await start_runtime(runtime)
     serving: asyncio.Task[None] | None = None
-    workers = ivr_workers(settings, settings.workers - 1, audiosocket_port=runtime.server.port, bus=bus)
+    workers = IvrWorkers(settings, settings.workers - 1, audiosocket_port=runtime.server.port, bus=bus)
     sock = http_socket or listen(settings.http, reuse_port=settings.http_processes > 1)
     metrics = Metrics(runtime.ami.queues.snapshot if runtime.ami is not None else None)
     with children_socket(settings.http_processes - 1) as inner:
-        helpers = http_processes(settings, settings.http_processes - 1, http_port=sock.getsockname()[1],
-                                 parent_socket=inner.getsockname() if inner else "", bus=bus,
-                                 on_other=count_into(metrics))
+        helpers = HttpProcesses(settings, settings.http_processes - 1, http_port=sock.getsockname()[1],
+                                parent_socket=inner.getsockname() if inner else "", bus=bus,
+                                on_other=count_into(metrics))
         try:
             if stopping.is_set():  # a signal while starting: stop without serving
                 return

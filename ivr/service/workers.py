@@ -1,8 +1,8 @@
 """Child processes of `ivr serve` and their supervision.
 
-`--workers N`: N-1 IVR children (`ivr_workers`), each `ivr serve --ivr-only`: one more IVR runtime
+`--workers N`: N-1 IVR children (`IvrWorkers`), each `ivr serve --ivr-only`: one more IVR runtime
 with its own AMI client, on the same database and the same AudioSocket port (SO_REUSEPORT: the
-kernel spreads the calls). `--http-processes K`: K-1 HTTP children (`http_processes`), each `ivr
+kernel spreads the calls). `--http-processes K`: K-1 HTTP children (`HttpProcesses`), each `ivr
 serve --http-only` on the same HTTP port (`ivr.service.parent_proxy` says what they answer).
 
 `stop()` sends each SIGTERM (an IVR child drains its calls and releases their holds) and kills one
@@ -39,24 +39,6 @@ def child_env(settings: Settings, **overrides: str) -> dict[str, str]:
     if settings.session_secret is not None:
         env["MADOGUCHI_SESSION_SECRET"] = settings.session_secret.get_secret_value()
     return {**env, **overrides}
-
-
-def ivr_workers(settings: Settings, count: int, *, audiosocket_port: int, bus: EventBus) -> ChildProcesses:
-    """`count` children, each `ivr serve --ivr-only` on the shared AudioSocket port."""
-    host, _ = parse_host_port(settings.audiosocket)
-    env = child_env(settings, MADOGUCHI_AMI=settings.ami, MADOGUCHI_AUDIOSOCKET=f"{host}:{audiosocket_port}",
-                    MADOGUCHI_MAX_CALLS=str(settings.max_calls))
-    return ChildProcesses("IVR worker", ["--ivr-only"], env, count, bus=bus, grace=settings.shutdown_grace_seconds)
-
-
-def http_processes(settings: Settings, count: int, *, http_port: int, parent_socket: str, bus: EventBus,
-                   on_other: Callable[[object], None]) -> ChildProcesses:
-    """`count` children, each `ivr serve --http-only` on the shared HTTP port; what they do not answer
-    themselves they forward to `parent_socket`; their metric counts go to `on_other`."""
-    host, _ = parse_host_port(settings.http)
-    env = child_env(settings, MADOGUCHI_HTTP=f"{host}:{http_port}")
-    return ChildProcesses("HTTP process", ["--http-only", "--parent-socket", parent_socket], env, count, bus=bus,
-                          grace=settings.shutdown_grace_seconds, on_other=on_other)
 
 
 class ChildProcesses:
@@ -137,3 +119,25 @@ class ChildProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class IvrWorkers(ChildProcesses):
+    """`count` children, each `ivr serve --ivr-only` on the shared AudioSocket port."""
+
+    def __init__(self, settings: Settings, count: int, *, audiosocket_port: int, bus: EventBus) -> None:
+        host, _ = parse_host_port(settings.audiosocket)
+        env = child_env(settings, MADOGUCHI_AMI=settings.ami, MADOGUCHI_AUDIOSOCKET=f"{host}:{audiosocket_port}",
+                        MADOGUCHI_MAX_CALLS=str(settings.max_calls))
+        super().__init__("IVR worker", ["--ivr-only"], env, count, bus=bus, grace=settings.shutdown_grace_seconds)
+
+
+class HttpProcesses(ChildProcesses):
+    """`count` children, each `ivr serve --http-only` on the shared HTTP port; what they do not answer
+    themselves they forward to `parent_socket`; their metric counts go to `on_other`."""
+
+    def __init__(self, settings: Settings, count: int, *, http_port: int, parent_socket: str, bus: EventBus,
+                 on_other: Callable[[object], None]) -> None:
+        host, _ = parse_host_port(settings.http)
+        env = child_env(settings, MADOGUCHI_HTTP=f"{host}:{http_port}")
+        super().__init__("HTTP process", ["--http-only", "--parent-socket", parent_socket], env, count, bus=bus,
+                         grace=settings.shutdown_grace_seconds, on_other=on_other)
