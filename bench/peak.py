@@ -531,7 +531,7 @@ class LocalCall:
 class CallerConfig:
     gap: float = 0.7
     reply_timeout: float = 120.0
-    call_timeout: float = 360.0  # a caller looping between two questions gives up (a booking takes 2 min)
+    call_timeout: float = 360.0  # from the greeting: a caller looping between two questions gives up (a booking takes 2 min)
     max_unknown: int = 8  # a misheard number costs up to four: two confirmations, twice
     digit_gap: float = 0.25
 
@@ -573,7 +573,8 @@ class Caller:
         started = self.started = self.loop.time()
         reader = asyncio.create_task(self._read())
         try:
-            await asyncio.wait_for(self._converse(), self.config.call_timeout)
+            async with asyncio.timeout(self.config.call_timeout) as self.deadline:
+                await self._converse()
         except TimeoutError:
             self.log.errors.append("call still going at the time limit")
             self.log.ended_by = "timeout"
@@ -682,10 +683,12 @@ class Caller:
         labels = parse.labels
         if "line:waiting" in labels:
             self.log.waited = True
+            self.deadline.reschedule(None)  # in line: the line itself limits the wait (then busy, call-back)
         if "line:callback-done" in labels:
             self.log.callback_left = True
         if self.log.queue_wait is None and labels and not labels[0].startswith("line:"):
             self.log.queue_wait = round(self.prompt_at - self.started, 3)  # the greeting: a seat was free
+            self.deadline.reschedule(self.loop.time() + self.config.call_timeout)  # the time in line aside
         if "apology" in labels:
             self.log.heard_apology = True
         if "say:transfer" in labels or "say:operator" in labels:
