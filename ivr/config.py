@@ -18,7 +18,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("staff", "operator", "channel", "admin")
-DEFAULT_LINE_SEATS = 16  # seats of the line when max_calls is 0 (no limit per process)
+# Seats of the line when max_calls is 0 (no limit per process): what one 2-core machine serves well
+# (40 callers at once on 8 seats, the others waiting in line: docs/BENCHMARKS.md, peak load).
+DEFAULT_LINE_SEATS = 8
 
 
 class ConfigError(ValueError):
