@@ -14,9 +14,11 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 import re
 import tempfile
 import threading
+import time
 import wave
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
@@ -167,9 +169,21 @@ def backend_for(voice: Voice) -> OpenJTalkBackend | EspeakBackend:
 _worker_backend: OpenJTalkBackend | EspeakBackend | None = None
 
 
-def _start_worker(voice: Voice) -> None:
+PARENT_CHECK_SECONDS = 1.0  # how often a synthesis worker looks whether its process is still there
+
+
+def _start_worker(voice: Voice, parent: int) -> None:
     global _worker_backend
     _worker_backend = backend_for(voice)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A process killed without closing its pool (SIGKILL, the OOM killer) leaves its workers waiting on
+    a queue nobody writes to, each with an Open JTalk in memory: they exit once it is gone."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _synthesize_in_worker(text: str) -> bytes:
@@ -192,7 +206,7 @@ class Synthesizer:
         self._pool: ProcessPoolExecutor | None = None
         if processes > 0:
             self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(self.voice,))
+                                             initializer=_start_worker, initargs=(self.voice, os.getpid()))
 
     def render_sync(self, text: str, *, cache: bool = True) -> bytes:
         text = text.strip()

@@ -104,3 +104,41 @@ def test_worker_processes_render_the_same_audio_and_keep_private_prompts_out_of_
         pooled.close()
     with pytest.raises(TtsError):  # closed: no more work is taken
         asyncio.run(pooled.render("ありがとうございました。こんにちは。"))
+
+
+POOL_THEN_WAIT = """
+import asyncio, os, sys, time
+from ivr.config import Settings
+from ivr.speech.tts import load_synthesizer
+synthesizer = load_synthesizer(Settings(_env_file=None, prompt_cache_dir=sys.argv[1]), processes=2)
+asyncio.run(synthesizer.render("こんにちは。", cache=False))  # the workers are up
+print(" ".join(str(pid) for pid in synthesizer._pool._processes), flush=True)
+time.sleep(60)
+"""
+
+
+def test_synthesis_workers_exit_when_their_process_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", POOL_THEN_WAIT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert workers  # started on demand: one or both
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no pool shutdown, as under the OOM killer
+        owner.wait(10)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split(") ")[-1][0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(alive, workers)), "synthesis workers outlived the process that started them"
