@@ -177,7 +177,8 @@ def test_no_operator_logged_in_offers_a_call_back_to_the_caller_id(stack):
     assert result.queue is None and OPERATOR_QUEUE not in joins, joins
     assert not _of(events.Transferred, call)
     offer = next(e for e in result.expectations if e[0] == 2)
-    assert offer[3] and "折り返し" in offer[2], f"apology and call-back offer expected, heard {offer[2]!r}"
+    # Whisper writes 折り返し as おり返し too (a CI run, 2026-12-01)
+    assert offer[3] and re.search("(折|お)り返し", offer[2]), f"apology and call-back offer expected, heard {offer[2]!r}"
     requests = _callbacks_of(stack, call_id)
     assert len(requests) == 1, (heard, result.ivr_text())
     assert requests[0].phone == phone and requests[0].service == "vaccine" and requests[0].reason == "asked"
