@@ -48,6 +48,7 @@ _RUN = re.compile(rf"{_D}(?:{_SEP}*{_D})*|{_KANA}(?:{_SEP}*{_KANA}){{2,}}")
 _UNITS = "時分半人名番個回つ目"  # 「十時」「2番」「一人」: a short number with a unit is not personal
 _SHORT = 3
 _PROTECTED = 0xE000  # private-use characters stand for the kept dates while the runs are masked
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
 
 def mask_text(text: str, *, keep_dates: bool = False) -> str:
@@ -56,6 +57,7 @@ def mask_text(text: str, *, keep_dates: bool = False) -> str:
     `keep_dates`: for the engine's own summary (希望日: 12/03, 時間: 10:30), which holds no birth
     date; its dates and times stay and everything else is masked as usual.
     """
+    text = _PRIVATE_USE.sub("", text or "")  # never speech; they stand for kept dates below
     if not text:
         return ""
     kept: list[str] = []
@@ -68,7 +70,9 @@ def mask_text(text: str, *, keep_dates: bool = False) -> str:
     if keep_dates:
         text = _TIME.sub(keep, text)
     text = _RUN.sub(lambda m: m.group() if _is_short(m, text) else MASK, text)
-    return re.sub(f"[{chr(_PROTECTED)}-{chr(_PROTECTED + 0x1FFF)}]", lambda m: kept[ord(m.group()) - _PROTECTED], text)
+    if not kept:
+        return text
+    return re.sub(f"[{chr(_PROTECTED)}-{chr(_PROTECTED + len(kept) - 1)}]", lambda m: kept[ord(m.group()) - _PROTECTED], text)
 
 
 def _is_short(run: re.Match[str], text: str) -> bool:

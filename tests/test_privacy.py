@@ -110,3 +110,12 @@ def test_who_sees_a_call_back_number_in_full(role, status, shown):
     from ivr.privacy import shows_callback_phone
 
     assert shows_callback_phone(role, status) is shown
+
+
+@pytest.mark.parametrize("said", ["はい！", "午前１０時：３０", "１０時（午前）", "\ue000いいえ"])
+def test_full_width_punctuation_and_private_use_characters_do_not_break_masking(said):
+    # full-width forms (U+FF00-) were taken for the placeholders of kept dates: an IndexError ended
+    # a call with the apology for an internal error (bench/peak.py, 40 calls, 2026-12-01)
+    for keep_dates in (False, True):
+        masked = mask_text(said, keep_dates=keep_dates)
+        assert "\ue000" not in masked and masked.replace("*", "")
