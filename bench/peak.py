@@ -1175,6 +1175,10 @@ def figures(result: Round) -> dict:
     }
 
 
+def waited(f: dict) -> str:
+    return f"{f['waited']} ({f['wait50']:.0f} / {f['wait_max']:.0f})" if f["waited"] else "0"
+
+
 def render_round(result: Round) -> str:
     f = figures(result)
     return (f"{VIA_LABEL[f['via']]} N={f['calls']}: booked {f['booked']}/{f['calls']} (API {f['api']}), waited {f['waited']} "
@@ -1222,9 +1226,10 @@ def carried_rows(section: str, measured: set[str]) -> Carried:
     note = re.search(r"Rows marked \*\(earlier\)\* come from (.+?)\. They are kept", main)
     kept: list[list[tuple[int, int, str]]] = [[], []]
     sources: list[str] = []
-    for table, rows, width in zip(_tables(main)[:2], kept, (MAIN_COLUMNS, DETAIL_COLUMNS)):
-        if len(table[0].strip().strip("|").split("|")) != width:
-            continue  # the table had other columns then: its rows cannot stand beside this run's
+    tables = _tables(main)[:2]
+    if [len(table[0].strip().strip("|").split("|")) for table in tables] != [MAIN_COLUMNS, DETAIL_COLUMNS]:
+        return Carried([], [], [])  # the tables had other columns then: their rows cannot stand beside this run's
+    for table, rows in zip(tables, kept):
         for row in table[2:]:
             label, *rest = [cell.strip() for cell in row.strip().strip("|").split("|")]
             was_earlier = label.endswith(EARLIER)
@@ -1283,7 +1288,7 @@ def render(results: list[Round], extra: dict, command: str, args: argparse.Names
     for f in rows:
         main_rows.append((f["calls"], order(f["via"]), (
             f"| {VIA_LABEL[f['via']]} | {f['calls']} | {seats} | {f['booked']}/{f['calls']} | "
-            f"{f['waited']} ({f['wait50']:.0f} / {f['wait_max']:.0f}) | {f['turned_away']} ({f['callbacks']}) | "
+            f"{waited(f)} | {f['turned_away']} ({f['callbacks']}) | "
             f"{f['wrong_person']} / {f['transferred']} / {f['ivr_ended']} / "
             f"{f['gave_up']} / {f['errors']} | {f['apology']} | {f['p50']:.2f} / {f['p95']:.2f} | "
             f"{f['yes50']:.2f} / {f['yes95']:.2f} | {f['duration']:.0f} | {f['cpu']:.1f} | {f['rss']:.0f} | "
