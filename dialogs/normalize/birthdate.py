@@ -14,12 +14,9 @@ from dialogs.normalize.eras import BY_NAME, ERA_PATTERN, ERAS, FIRST_YEAR_WORDS,
 from dialogs.normalize.reading import fold, reading, similarity
 from dialogs.normalize.text import clean, width
 
-_ERA_RE = re.compile(
-    rf"(?P<era>{ERA_PATTERN})(?P<year>\d{{1,2}}|元)年(?P<month>\d{{1,2}})月(?P<day>\d{{1,2}})日"
-)
-_MISHEARD_ERA_RE = re.compile(
-    r"(?P<word>[^\d\s年月日]{1,4})(?P<year>\d{1,2}|元)年(?P<month>\d{1,2})月(?P<day>\d{1,2})日"
-)
+_ERA_DATE = r"(?P<year>\d{1,2}|元)年(?P<month>\d{1,2})月(?P<day>\d{1,2})日"  # after the era word
+_ERA_RE = re.compile(rf"(?P<era>{ERA_PATTERN}){_ERA_DATE}")
+_MISHEARD_ERA_RE = re.compile(rf"(?P<word>[^\d\s年月日]{{1,4}}){_ERA_DATE}")
 OLDEST_AGE = 110  # an era is inferred only for a caller younger than this (明治40年 is 1907)
 ERA_SOUND_SIMILARITY = 0.6  # a misspelled era word sounds like this era (しょうが for しょうわ: 0.83) ...
 ERA_SOUND_MARGIN = 0.2  # ... clearly more than like any other era the date fits
@@ -44,7 +41,7 @@ def parse_birthdate(text: str, *, today: date) -> date | None:
     value = None
     if (match := _ERA_RE.search(text)) or (match := dotted):
         era = BY_NAME[match.group("era")]
-        year = 1 if match.group("year") == "元" else int(match.group("year"))
+        year = _era_year(match)
         if year < 1:
             return None
         value = _make(era.to_western(year), int(match.group("month")), int(match.group("day")))
@@ -66,8 +63,7 @@ def parse_birthdate(text: str, *, today: date) -> date | None:
 def _in_misheard_era(match: re.Match[str], today: date) -> date | None:
     """The date of 「<unknown word>40年5月6日」 in the one era it fits for a living person, or the one
     its word sounds like."""
-    year = 1 if match.group("year") == "元" else int(match.group("year"))
-    month, day = int(match.group("month")), int(match.group("day"))
+    year, month, day = _era_year(match), int(match.group("month")), int(match.group("day"))
     fits: list[tuple[Era, date]] = []
     for era in ERAS:
         value = _make(era.to_western(year), month, day) if year >= 1 else None
@@ -80,3 +76,7 @@ def _in_misheard_era(match: re.Match[str], today: date) -> date | None:
     if ranked and ranked[0][0] >= ERA_SOUND_SIMILARITY and (len(ranked) == 1 or ranked[0][0] - ranked[1][0] >= ERA_SOUND_MARGIN):
         return ranked[0][1]
     return None
+
+
+def _era_year(match: re.Match[str]) -> int:
+    return 1 if match.group("year") == "元" else int(match.group("year"))
