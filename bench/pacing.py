@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
@@ -66,6 +67,7 @@ class PacingResult:
     ivr_failures: int = 0  # IVR-side calls that ended before their audio was played
     sender_reanchors: int = 0  # times the frame clock fell > 100 ms behind (starved) and re-anchored
     clock_max_lag_ms: float = 0.0  # the latest our frame clock ran a tick: the sender's own share
+    stall: str = ""  # when some calls had not ended in time: what Asterisk and both servers held then
 
     @property
     def dropped_calls(self) -> int:
@@ -117,6 +119,7 @@ async def measure_pacing(
     """Run `calls` simultaneous calls of `seconds` each and measure pacing at the caller side."""
     speech = tone(seconds)
     ivr_ok: dict[str, bool] = {}
+    stall = ""
     arrivals: dict[str, list[float]] = {}
     probes_done: dict[str, asyncio.Event] = {}
 
@@ -154,7 +157,10 @@ async def measure_pacing(
                           variables={"CALLER_UUID": probe_id,
                                      "CALLER_AUDIOSOCKET": f"127.0.0.1:{probe_server.port}"})
             for index, probe_id in enumerate(probe_ids)))
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in probes_done.values())), seconds + 30)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in probes_done.values())), seconds + 30)
+        except TimeoutError:
+            stall = await _describe_stall(ami, arrivals, probes_done, ivr_ok)
         for _ in range(100):  # the IVR handlers finish right after their hang-up
             if len(ivr_ok) == calls:
                 break
@@ -179,7 +185,26 @@ async def measure_pacing(
         ))
     ivr_failures = calls - sum(ivr_ok.values())
     return PacingResult(calls=calls, seconds=seconds, per_call=tuple(results), ivr_failures=ivr_failures,
-                        sender_reanchors=reanchors, clock_max_lag_ms=clock_lag * 1000)
+                        sender_reanchors=reanchors, clock_max_lag_ms=clock_lag * 1000, stall=stall)
+
+
+async def _describe_stall(ami: AmiClient, arrivals: dict[str, list[float]], probes_done: dict[str, asyncio.Event],
+                          ivr_ok: dict[str, bool]) -> str:
+    """What held the calls that had not ended: the channels Asterisk still had, and the line's queue."""
+    unfinished = [probe_id for probe_id, done in probes_done.items() if not done.is_set()]
+    lines = [f"{len(unfinished)} calls not ended: {sum(p in arrivals for p in unfinished)} of them reached the"
+             f" caller's side; IVR sessions ended {len(ivr_ok)}"]
+    with contextlib.suppress(Exception):
+        for event in await ami.action_list("CoreShowChannels", timeout=5):
+            lines.append(f"channel {event.get('Channel')} {event.get('ChannelStateDesc')}"
+                         f" {event.get('Context')},{event.get('Exten')},{event.get('Priority')}"
+                         f" {event.get('Application')}({event.get('ApplicationData', '')[:60]})"
+                         f" {event.get('Duration')}")
+    with contextlib.suppress(Exception):
+        for event in await ami.action_list("QueueStatus", Queue="madoguchi-line", timeout=5):
+            if event.get("Event") in ("QueueParams", "QueueEntry") or event.get("Status") not in (None, "1"):
+                lines.append(" ".join(f"{k}={v}" for k, v in event.headers if k != "ActionID"))
+    return "\n".join(lines)
 
 
 def format_row(result: PacingResult, load: float) -> str:

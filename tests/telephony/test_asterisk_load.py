@@ -29,7 +29,7 @@ def test_twenty_simultaneous_calls_are_paced_and_none_drops(asterisk):
 
     result = asyncio.run(scenario())
     assert len(result.per_call) == 20
-    assert result.dropped_calls == 0, result
+    assert result.dropped_calls == 0, result.stall or result
     for call in result.per_call:
         assert call.frames >= 0.95 * 12 / 0.02, call
         assert 17 <= call.median_gap_ms <= 23, call
