@@ -30,6 +30,7 @@ HASH_GRACE = 2.0  # seconds after a complete digit string in which a `#` is igno
 KEYPAD_WAIT_FACTOR = 2
 EARLY_DECODE_AFTER_MS = 240  # into the caller's pause: start decoding what they said so far
 EARLY_END_AFTER_MS = 450  # a pause this long ends the answer if the engine understands it (phrase pauses are shorter)
+DIGIT_PAUSE_MS = 160  # a pause at least this long between two stretches of speech: one digit read out
 
 
 class CallerGone(Exception):
@@ -184,7 +185,8 @@ class CallListener:
         heard: list[bytes] = list(self._preroll) if speaking else []
         if endpointer is None:
             endpointer = self.endpointer_factory()
-        early = _EarlyDecoding(self.recognizer, hints, understands)
+        digits = max_digits if hints.max_tokens is not None else 0
+        early = _EarlyDecoding(self.recognizer, hints, understands, digits=digits)
         # asked for keys: finding the keypad on a handset takes longer than starting to speak
         deadline = loop.time() + timing.reprompt_silence * (KEYPAD_WAIT_FACTOR if keypad else 1)
         try:
@@ -260,25 +262,36 @@ class _EarlyDecoding:
     Decoding starts `EARLY_DECODE_AFTER_MS` into a pause, so the recognizer's queue and decode
     overlap the end-of-utterance hang-over. The caller going on drops it, and the next pause must be
     twice as long to start another: a caller reading digits one by one pauses 0.4-0.5 s after each,
-    and a decoding per digit would be wasted work. Staying quiet keeps it as the answer, and when
-    the dialog already understands it the pause ends at `EARLY_END_AFTER_MS` instead of at the
-    hang-over.
+    and a decoding per digit would be wasted work. Asked for a number of `digits` digits, the caller
+    who has paused once after each of them but the last is on the last one: the next pause is
+    decoded early again. Staying quiet keeps it as the answer, and when the dialog already
+    understands it the pause ends at `EARLY_END_AFTER_MS` instead of at the hang-over.
     """
 
-    def __init__(self, recognizer: SpeechToText, hints: Hints, understands: Callable[[AsrResult], bool]) -> None:
+    def __init__(self, recognizer: SpeechToText, hints: Hints, understands: Callable[[AsrResult], bool],
+                 *, digits: int = 0) -> None:
         self._recognizer, self._hints, self._understands = recognizer, hints, understands
         self._task: asyncio.Future[AsrResult] | None = None
         self._taken: bool | None = None  # whether the dialog understands the finished decoding
         self._after_ms = EARLY_DECODE_AFTER_MS
+        self._pauses_to_last_digit = digits - 1
+        self._pause_ms = 0
 
     def follow(self, endpointer: Endpointing) -> AsrResult | None:
         """After each frame of speech: the decoding, once it is an answer the dialog understands."""
         quiet = endpointer.trailing_silence_ms
         if quiet == 0:
-            if self._task is not None:  # the caller went on
+            if self._pause_ms >= DIGIT_PAUSE_MS:
+                self._pauses_to_last_digit -= 1
+            if self._pauses_to_last_digit == 0:
+                self._after_ms = EARLY_DECODE_AFTER_MS
+            elif self._task is not None:  # the caller went on
                 self._after_ms *= 2
+            self._pause_ms = 0
             self.drop()
-        elif self._task is None:
+            return None
+        self._pause_ms = quiet
+        if self._task is None:
             if quiet >= self._after_ms:
                 self._task = asyncio.ensure_future(
                     self._recognizer.recognize(endpointer.utterance_so_far(), speculative(self._hints)))

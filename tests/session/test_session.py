@@ -24,7 +24,7 @@ from ivr.config import Settings
 from ivr.store_calls import DialogStore
 from ivr.events import EventBus
 from ivr.live import LiveCalls
-from ivr.call.listener import speculative
+from ivr.call.listener import _EarlyDecoding, speculative
 from ivr.listen_hints import hints_for
 from ivr.session import CallSession, SessionDeps, Timing
 from ivr.speech.asr import AsrError, Hints, Priority
@@ -516,6 +516,38 @@ def test_a_caller_pausing_after_every_digit_is_not_decoded_at_every_pause(env):
     _say_yes_in_real_time(env, frames, recognizer)
     assert len(recognizer.given) == 2  # one early decoding dropped, then only the whole answer
     assert recognizer.given[-1] == 35
+
+
+def _early_decodings_of(frames: list[bytes], *, digits: int) -> list[int]:
+    """Speech frames in each utterance an early decoding started on, frame by frame as the listener
+    follows the caller (no decoding finishes: the caller is still being waited out)."""
+    started: list[int] = []
+
+    class Recognizer:
+        async def recognize(self, pcm: bytes, hints: Any) -> Result:
+            started.append(sum(1 for i in range(0, len(pcm), 320) if any(pcm[i:i + 320])))
+            await asyncio.sleep(3600)
+
+    async def follow() -> None:
+        endpointer = PausingEndpointer()
+        early = _EarlyDecoding(Recognizer(), Hints(words=("接種券番号",), max_tokens=32), lambda _: True,
+                               digits=digits)
+        for frame in frames:
+            endpointer.feed(frame)
+            early.follow(endpointer)
+            await asyncio.sleep(0)
+        early.drop()
+
+    asyncio.run(follow())
+    return started
+
+
+def test_a_caller_reading_a_number_digit_by_digit_is_decoded_early_after_the_last_digit():
+    frames = ([SPEECH] * 5 + [QUIET] * 25) * 9 + [SPEECH] * 5 + [QUIET] * 39  # ten digits, 0.5 s pauses
+    after_each_digit = _early_decodings_of(frames, digits=10)
+    assert after_each_digit[-1] == 50  # the whole number, 0.24 s into the pause after the tenth digit
+    assert len(after_each_digit) <= 3  # not one decoding per digit
+    assert 50 not in _early_decodings_of(frames, digits=0)  # not asked for digits: left to the hang-over
 
 
 def test_early_decodings_wait_behind_other_answers_but_a_yes_stays_urgent():
