@@ -86,6 +86,8 @@ def interpret(step: Step, nbest: Sequence[str], *, today: date, expected: Expect
     if expected:
         if top_inside := [value for value in top if value in expected]:
             return Heard(top_inside[0])  # by spelling or by sound
+        if flipped := [value for value in map(_other_half_of_day, top) if value in expected]:
+            return Heard(flipped[0], certain=False)  # 午前 and 午後 sound alike on a phone line
         inside = [value for value, _ in found if value in expected]
         near = closest(expected, nbest, rival=top[0] if top else None)
         if near is not None or inside:
@@ -97,6 +99,13 @@ def interpret(step: Step, nbest: Sequence[str], *, today: date, expected: Expect
         disputed = step.ask in _DISPUTABLE and any(value != top[0] for value, _ in found)
         return Heard(top[0], certain=not disputed)
     return Heard(found[0][0], certain=False) if found else None
+
+
+def _other_half_of_day(value: object) -> object:
+    """The same time on the other side of noon (午前4時 <-> 午後4時); any other value as it is."""
+    if not isinstance(value, time):
+        return value
+    return value.replace(hour=(value.hour + 12) % 24)
 
 
 def closest(expected: Expected, nbest: Sequence[str], *, rival: object | None = None) -> object | None:

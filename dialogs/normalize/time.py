@@ -12,8 +12,10 @@ _PM = ("午後", "夕方", "ゆうがた", "夜", "よる", "ごご", "PM", "pm"
 _NOON = ("正午", "しょうご")
 _RUN_ON_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2})(?P<m>[0-5]\d)分")
 _COLON_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2}):(?P<m>\d{2})(?!\d)")
-# 「午前10時半」 heard as 午前10時間 (Whisper base on 8 kHz calls): after 午前/午後 it cannot be a duration
-_MISHEARD_HALF_RE = re.compile(r"(?P<period>午前|午後)(?P<h>\d{1,2})時(?:間|かん)")
+# 「10時半」 heard as 10時間 (Whisper base on 8 kHz calls, じはん as じかん): asked for a time, a caller
+# names no duration, unless the words after it make one (2時間後, 2時間以内, 2時間待って)
+_MISHEARD_HALF_RE = re.compile(
+    r"(?P<h>\d{1,2})時(?:間|かん)(?!\d|後|ご|前|まえ|以内|いない|以上|いじょう|待|ま|かか|経|た)")
 _HOUR_RE = re.compile(r"(?P<h>\d{1,2})時(?!間)(?:(?P<half>半)|(?P<m>\d{1,2})分|(?P<cho>ちょうど))?")  # 2時間 is a duration
 
 
@@ -31,7 +33,7 @@ def _apply_period(hour: int, text: str) -> int | None:
 
 
 def parse_time(text: str) -> time | None:
-    text = _MISHEARD_HALF_RE.sub(r"\g<period>\g<h>時半", clean(text))
+    text = _MISHEARD_HALF_RE.sub(r"\g<h>時半", clean(text))
     if any(word in text for word in _NOON) and "時" not in text:
         return time(12, 0)
     if match := _COLON_RE.search(text):

@@ -139,6 +139,22 @@ def test_a_time_outside_the_offered_set_is_still_the_answer():
     assert interpret(STEPS["time"], ("11時",), today=TODAY, expected=OFFERED) == Heard(time(11), True)
 
 
+@pytest.mark.parametrize(("nbest", "expected"), [
+    (("午前4時でお願いいたします",), time(16)),  # Whisper base on this machine, 2026-12-01: 午後4時
+    (("午前4時半、午前11時半、午前11時半",), time(16, 30)),
+    (("午後9時半で",), time(9, 30)),
+    (("午前12時でお願いいします",), time(12)),
+])
+def test_a_time_heard_on_the_wrong_side_of_noon_is_the_offered_one_and_confirmed(nbest, expected):
+    offered = offered_times([time(9), time(9, 30), time(12), time(16), time(16, 30)])
+    assert interpret(STEPS["time"], nbest, today=TODAY, expected=offered) == Heard(expected, certain=False)
+
+
+def test_a_time_whose_other_half_of_day_is_not_offered_either_stays_as_heard():
+    offered = offered_times([time(9), time(16)])
+    assert interpret(STEPS["time"], ("午前11時",), today=TODAY, expected=offered) == Heard(time(11), True)
+
+
 def test_nothing_near_the_closed_set_is_no_value():
     assert closest(OFFERED, ("一番早い時間でお願いします",)) is None
     assert closest(OFFERED, ("琴音",)) is None
