@@ -14,7 +14,9 @@ for the fraction of a second it takes.
 
 An utterance that finds nothing else decoding or waiting goes to a solo replica that uses every
 core (`solo`): one caller on a quiet line gets a reply sooner than one core could give it, and
-under load, when there is always other work, the one-thread replicas keep the cores apart.
+under load, when there is always other work, the one-thread replicas keep the cores apart. The solo
+replica is kept only where it is measured faster at start-up (`solo_time_ratio`): on a 2-vCPU machine of
+2026-12 two threads decoded a short answer slower than one (0.37 s against 0.26 s).
 
 CTranslate2 decodes a batch only when `<|startoftranscript|>` sits at the same position in every
 prompt, i.e. when the prompts (the step's key words, tokenized) have the same length: prompts of
@@ -197,6 +199,34 @@ class WhisperDecoder:
         return texts[0], tuple(texts), confidence
 
 
+SOLO_GAIN = 0.8  # the solo replica is kept when a decode takes at most this share of one thread's time
+_CALIBRATION_TOKENS = 16  # a short answer's length
+
+
+def solo_time_ratio(solo: WhisperDecoder, single: WhisperDecoder, *, runs: int = 3) -> float:
+    """How long `solo` (every core) takes to decode against `single` (one thread): the encoder on a
+    short answer's window, then a beam search of a short answer's length (end of text suppressed).
+
+    On some machines more threads are slower (2 vCPUs sharing one physical core: beam search took
+    0.23 s on two threads against 0.09 s on one); there an utterance alone is served by one thread.
+    """
+    mel = np.zeros((1, single.model.n_mels, MIN_WINDOW_S * ASR_RATE // single.features.hop_length), np.float32)
+    prompt = single._prompt(NO_HINTS)
+
+    def decode_seconds(decoder: WhisperDecoder) -> float:
+        timings = []
+        for _ in range(runs + 1):  # the first run warms the replica up
+            started = time.perf_counter()
+            encoded = decoder.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True)
+            decoder.model.generate(encoded, [prompt], beam_size=decoder.beam_size,
+                                   max_length=len(prompt) + _CALIBRATION_TOKENS,
+                                   suppress_tokens=[-1, decoder.tokenizer.eot], suppress_blank=False)
+            timings.append(time.perf_counter() - started)
+        return sorted(timings[1:])[runs // 2]
+
+    return decode_seconds(solo) / decode_seconds(single)
+
+
 class WhisperRecognizer:
     """The shared async recognizer: a queue served by `parallel` worker threads that batch.
 
@@ -228,6 +258,10 @@ class WhisperRecognizer:
         if solo is True:
             cores = os.cpu_count() or 1
             solo = WhisperDecoder(model_dir, threads=cores, beam_size=beam_size) if model_dir and cores > 1 else None
+            if solo is not None and (ratio := solo_time_ratio(solo, decoder)) > SOLO_GAIN:
+                logger.info("whisper: a decode on %d threads takes %.2fx one thread's time here: one thread serves an"
+                            " utterance alone", cores, ratio)
+                solo = None
         self.decoder = decoder
         self.solo: WhisperDecoder | None = solo or None
         self._decoding = 0  # batches being decoded now

@@ -148,3 +148,23 @@ def test_vosk_grammar_of_unknown_words_only_falls_back_to_dictation(vosk_ko, tmp
     pcm = korean("예약", tmp_path)
     unknown_only = vosk_ko.recognize_sync(pcm, Hints(grammar=("十時", "午前十時")))
     assert unknown_only.text  # a grammar of "[unk]" alone would hear nothing at all
+
+
+def test_the_solo_replica_is_measured_against_one_thread(whisper_dir):
+    from ivr.speech.whisper_backend import WhisperDecoder, solo_time_ratio
+
+    single = WhisperDecoder(whisper_dir, threads=1)
+    assert 0.5 < solo_time_ratio(single, single, runs=1) < 2.0  # the same replica against itself
+
+
+@pytest.mark.parametrize(("ratio", "kept"), [(0.5, True), (1.3, False)])
+def test_the_solo_replica_is_kept_only_where_it_is_faster(whisper_dir, monkeypatch, ratio, kept):
+    from ivr.speech import whisper_backend
+
+    monkeypatch.setattr(whisper_backend, "solo_time_ratio", lambda solo, single: ratio)
+    monkeypatch.setattr(whisper_backend.os, "cpu_count", lambda: 2)
+    recognizer = whisper_backend.WhisperRecognizer(whisper_dir, parallel=1)
+    try:
+        assert (recognizer.solo is not None) is kept
+    finally:
+        recognizer.close()
