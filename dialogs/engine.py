@@ -120,8 +120,9 @@ class Engine:
 
     def understands(self, event: Utterance) -> bool:
         """Whether `handle(event)` would act on this answer now (a value or yes/no taken as certain,
-        or a global intent) instead of asking again. Changes nothing: the session asks it of a
-        decoding made early in the caller's pause, to end that pause without waiting it out."""
+        a number of the step's whole length even if it is to be confirmed, or a global intent)
+        instead of asking again. Changes nothing: the session asks it of a decoding made early in
+        the caller's pause, to end that pause without waiting it out."""
         if self.done or not self._listening or not event.nbest:
             return False
         if self._confirming is not None:
@@ -137,6 +138,8 @@ class Engine:
             self.values.update(values)
         if intent is not None:
             return True
+        if heard is not None and self._steps[self.step].ask == "digits" and self._steps[self.step].length:
+            return True  # every digit is there: the caller has no more to say, whether or not it is confirmed
         return heard is not None and heard.certain
 
     def _hear(self, step: Step, event: Utterance) -> tuple[str | None, understand.Heard | None]:

@@ -7,7 +7,7 @@ import pytest
 
 from dialogs.engine import Engine, EngineError, Say
 from dialogs.script import load_script
-from dialogs.messages import OperatorStatus
+from dialogs.messages import OperatorStatus, Utterance
 from tests.dialogs.helpers import (
     BOOKING, DAY, NOBODY_IN, OPERATORS_IN, SILENCE, assert_covered, fail, keys, ok, play, said, slot,
 )
@@ -539,3 +539,12 @@ def test_understands_tells_whether_an_answer_would_be_taken_and_changes_nothing(
     assert engine.understands(said("オペレーターお願いします"))  # a global intent is acted on too
     assert (engine.step, dict(engine.values), engine.failures) == before
     play(engine, [(said("2時半でお願いします"), ["store:hold slot_id=4"])])  # still answers as before
+
+
+def test_a_whole_ticket_number_ends_the_pause_even_when_it_is_to_be_confirmed():
+    engine = Engine(SCRIPT, today=TODAY)
+    play(engine, START + [(said("予約したいです"), ["say~接種券番号", "listen:digits"])])
+    doubtful = Utterance(("1234567890", "1234567899"), 0.9)  # hypotheses disagree: confirmed first
+    assert engine.understands(doubtful)
+    assert not engine.understands(said("1234"))  # the caller may be pausing between groups
+    play(engine, [(doubtful, ["say~イチ、ニー、サン", "listen:yesno"])])
