@@ -211,8 +211,9 @@ class CallListener:
                     heard = list(self._preroll)
                 elif isinstance(event, SpeechEnd):
                     quiet_ms = endpointer.hangover_ms
+                    ended_at = _ended(quiet_ms)  # before waiting for the early decoding to finish
                     if (result := await early.result()) is not None:
-                        return Speech(result, _ended(quiet_ms))
+                        return Speech(result, ended_at)
                     return await self._recognize(event.pcm or b"".join(heard), hints, quiet_ms=quiet_ms)
                 elif speaking and (result := early.follow(endpointer)) is not None:
                     return Speech(result, _ended(endpointer.trailing_silence_ms))

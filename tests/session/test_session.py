@@ -450,7 +450,7 @@ class TimedRecognizer:
         return Result(self.text, (self.text,))
 
 
-def _say_yes_in_real_time(env, frames: list[bytes], recognizer: TimedRecognizer):
+def _say_yes_in_real_time(env, frames: list[bytes], recognizer: TimedRecognizer, records: list | None = None):
     """Keys up to the read-back of the held slot, then はい as 20 ms frames in real time; returns
     the seconds from the last speech frame to the reply 予約しました, and the recognizer."""
     settings, factory = env
@@ -485,6 +485,7 @@ def _say_yes_in_real_time(env, frames: list[bytes], recognizer: TimedRecognizer)
         store=dialog_store.execute, bus=bus, endpointer_factory=listening, barge_in_factory=FakeBargeIn,
         hints_factory=hints_for, today=lambda: TODAY, ami=FakeAmi(),
         timing=Timing(reprompt_silence=3, digit_timeout=0.3, max_call=30),
+        record_call=records.append if records is not None else None,
     )
 
     async def main():
@@ -560,6 +561,14 @@ def test_a_slow_decoding_overlaps_the_hang_over(env):
     waited = _say_yes_in_real_time(env, [SPEECH] * 10 + [QUIET] * 60, recognizer)
     assert recognizer.given == [10]
     assert waited < 1.0  # 0.24 s into the pause + 0.5 s of decoding, not 0.8 s + 0.5 s
+
+
+def test_the_reply_latency_counts_from_the_end_of_speech_when_the_decoding_outlasts_the_hang_over(env):
+    records: list = []
+    waited = _say_yes_in_real_time(env, [SPEECH] * 10 + [QUIET] * 100, TimedRecognizer("はい", 1.2), records)
+    measured = records[0].turn_latencies[-1]  # the はい turn, as the call record has it
+    assert waited > 1.3  # 0.24 s into the pause + 1.2 s of decoding
+    assert abs(measured - waited) < 0.15
 
 
 class FailingRecognizer:
