@@ -249,7 +249,9 @@ def render_flows(flows: dict[str, list[dict]], extra: dict, command: str) -> str
         "IVR's hang-up, the booking code read twice in every call. Every call uses a ticket number Whisper base "
         "hears (its booking is cancelled after each call), so the figures time the dialog, not the recognizer's "
         f"misses on digits. The 1-minute load average after the run was {extra['load']:.1f} (the machine is "
-        "shared). Target: a median booking under 60 s.", "",
+        "shared). Target: a median booking under 60 s. *Reply latency*: from the end of a spoken answer to the "
+        "first audio of the reply; a reply that began before the caller had finished (the IVR takes 「はい、」 as the "
+        "answer at the pause before 「お願いします」) is not timed.", "",
         "| flow | booked | booking call median (s) | min / max (s) | reply latency p50 / p95 (s) |", "|---|---|---|---|---|"]
     for flow, runs in flows.items():
         durations = [d for r in runs for d in r["durations"]]

@@ -315,8 +315,11 @@ class _Call:
         if turn.action == "say":
             self.line(self.now(), "caller", turn.value)
             self.spoken.append((len(self.heard), self.speech[turn.value]))
+            replies = len(self.starts)
             await self.conn.sender.play(self.speech[turn.value]).done()
-            self.spoke_at = self.now()
+            # a reply that began while the caller was still speaking (the IVR took 「はい、」 before
+            # 「お願いします」 as the answer) is not timed: timing from here would measure the prompt after it
+            self.spoke_at = self.now() if len(self.starts) == replies else None
         elif turn.action == "press":
             self.line(self.now(), "caller", f"[keys {turn.value}]")
             replies = len(self.starts)
