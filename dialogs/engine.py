@@ -138,7 +138,8 @@ class Engine:
             self.values.update(values)
         if intent is not None:
             return True
-        if heard is not None and self._steps[self.step].ask == "digits" and self._steps[self.step].length:
+        step = self._steps[self.step]
+        if heard is not None and step.ask == "digits" and step.length:
             return True  # every digit is there: the caller has no more to say, whether or not it is confirmed
         return heard is not None and heard.certain
 

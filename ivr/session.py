@@ -215,7 +215,8 @@ class CallSession(DialogSide):
     # -- listening --------------------------------------------------------------------------
     async def listen(self, listen: Listen) -> Utterance | Digits | Silence:
         heard = await self.listener.hear(self.deps.hints_factory(listen), keypad=listen.keypad,
-                                         max_digits=listen.max_digits or 0, understands=self._understands)
+                                         max_digits=listen.max_digits or 0, understands=self._understands,
+                                         number_length=(listen.max_digits or 0) if listen.kind == "digits" else 0)
         return self._as_input(heard)
 
     def _as_input(self, heard: Heard) -> Utterance | Digits | Silence:

@@ -167,15 +167,17 @@ class CallListener:
 
     # -- one answer -------------------------------------------------------------------------
     async def hear(self, hints: Hints, *, keypad: bool, max_digits: int,
-                   understands: Callable[[AsrResult], bool]) -> Heard:
+                   understands: Callable[[AsrResult], bool], number_length: int = 0) -> Heard:
         """The caller's answer. `keypad`: they were asked for keys (they get longer to start);
-        `understands`: whether an early decoding is an answer the dialog acts on."""
-        heard = await self._hear(hints, keypad=keypad, max_digits=max_digits, understands=understands)
+        `understands`: whether an early decoding is an answer the dialog acts on; `number_length`:
+        the digits of the number asked for (0: not a number)."""
+        heard = await self._hear(hints, keypad=keypad, max_digits=max_digits, understands=understands,
+                                 number_length=number_length)
         self.barged = False
         return heard
 
     async def _hear(self, hints: Hints, *, keypad: bool, max_digits: int,
-                    understands: Callable[[AsrResult], bool]) -> Heard:
+                    understands: Callable[[AsrResult], bool], number_length: int) -> Heard:
         timing = self.timing
         if self._keys:
             return await self._digits(max_digits)
@@ -185,8 +187,7 @@ class CallListener:
         heard: list[bytes] = list(self._preroll) if speaking else []
         if endpointer is None:
             endpointer = self.endpointer_factory()
-        digits = max_digits if hints.max_tokens is not None else 0
-        early = _EarlyDecoding(self.recognizer, hints, understands, digits=digits)
+        early = _EarlyDecoding(self.recognizer, hints, understands, digits=number_length)
         # asked for keys: finding the keypad on a handset takes longer than starting to speak
         deadline = loop.time() + timing.reprompt_silence * (KEYPAD_WAIT_FACTOR if keypad else 1)
         try:
